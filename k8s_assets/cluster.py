@@ -1,0 +1,87 @@
+"""Cluster identity: one stable ``cluster_uid`` per cluster, whatever context reaches it.
+
+``cluster_uid`` is UUID5 of the kube-system namespace UID (OpenTelemetry's
+``k8s.cluster.uid`` is that UID itself; hashing it into our own namespace keeps the key
+ours while staying stable). Two contexts that reach one cluster share a row; two local
+clusters behind the same ``https://127.0.0.1:6443`` do not collide. Where kube-system
+cannot be read, the normalised API server URL is hashed instead, and the row says so.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import pandas as pd
+from kubernetes import client as k8s_client
+
+from k8s_assets.config import KubeContext
+from k8s_assets.extraction import ListingError, _status_message, get_json
+
+# Fixed namespace for our UUID5s; changing it would change every cluster_uid.
+CLUSTER_UID_NAMESPACE = uuid.UUID("6f1d3c2e-9a57-5b0e-8c34-1b7e0d8a4f21")
+
+CLUSTER_COLUMNS = (
+    "cluster_uid", "context_name", "cluster_name", "server", "kubernetes_version",
+    "kube_system_uid", "identity_source", "last_synced_at",
+)
+
+
+class ClusterUnreachable(ListingError):
+    """The API server did not answer or refused our credentials."""
+
+
+@dataclass(frozen=True)
+class ClusterIdentity:
+    cluster_uid: str
+    kube_system_uid: str | None
+    source: str  # "kube-system" or "server-url"
+
+
+def normalise_server_url(server: str) -> str:
+    parts = urlsplit(server.strip())
+    scheme = (parts.scheme or "https").lower()
+    host = (parts.hostname or "").lower()
+    default_port = {"https": 443, "http": 80}.get(scheme)
+    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{host}{port}{path}"
+
+
+def identity_from(kube_system_uid: str | None, server: str) -> ClusterIdentity:
+    if kube_system_uid:
+        return ClusterIdentity(str(uuid.uuid5(CLUSTER_UID_NAMESPACE, kube_system_uid)), kube_system_uid, "kube-system")
+    return ClusterIdentity(str(uuid.uuid5(CLUSTER_UID_NAMESPACE, normalise_server_url(server))), None, "server-url")
+
+
+def describe_cluster(api: k8s_client.ApiClient, context: KubeContext, timeout: float) -> pd.DataFrame:
+    """One row for k8s_clusters: identity, version and where it was reached from."""
+    status, version, body = get_json(api, "/version", timeout=timeout)
+    if version is None:
+        message, _ = _status_message(status, body)
+        raise ClusterUnreachable(f"context {context.name!r}: GET /version answered HTTP {status}: {message}",
+                                 status=status, transient=status >= 500)
+    status, namespace, body = get_json(api, "/api/v1/namespaces/kube-system", timeout=timeout)
+    if status == 401:
+        raise ClusterUnreachable(f"context {context.name!r}: the API server refused the credentials (401)",
+                                 status=401, transient=False)
+    if status >= 500 or status == 429:
+        message, _ = _status_message(status, body)
+        raise ClusterUnreachable(f"context {context.name!r}: reading kube-system failed with HTTP {status}: "
+                                 f"{message}", status=status)
+    # 403/404: kube-system cannot be read; fall back to the server URL, recorded as such.
+    kube_system_uid = (namespace or {}).get("metadata", {}).get("uid")
+    identity = identity_from(kube_system_uid, context.server)
+    row = {
+        "cluster_uid": identity.cluster_uid,
+        "context_name": context.name,
+        "cluster_name": context.cluster_name,
+        "server": context.server,
+        "kubernetes_version": version.get("gitVersion"),
+        "kube_system_uid": identity.kube_system_uid,
+        "identity_source": identity.source,
+        "last_synced_at": datetime.now(UTC),
+    }
+    return pd.DataFrame([row], columns=list(CLUSTER_COLUMNS), dtype=object)

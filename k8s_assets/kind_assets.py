@@ -1,0 +1,144 @@
+"""The assets: ``k8s_clusters`` first, then one asset per catalog kind, all built from data.
+
+Every asset is partitioned by kubeconfig context. A kind asset lists its kind for the
+partition's cluster and returns a DataFrame; the IO manager merges it. What the listing
+saw travels as output metadata, so a forbidden or unserved kind keeps its rows and says so.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from k8s_assets import catalog
+from k8s_assets.catalog import Kind
+from k8s_assets.cluster import CLUSTER_COLUMNS, describe_cluster
+from k8s_assets.config import ConfigError
+from k8s_assets.extraction import (
+    ListingError,
+    ListingForbidden,
+    ListingNotServed,
+    empty_frame,
+    list_kind,
+    to_frame,
+)
+from k8s_assets.io_manager import (
+    CLUSTER_UID,
+    CLUSTERS_TABLE,
+    LISTED,
+    LISTING_MESSAGE,
+    LISTING_STATUS,
+    RESOURCE_VERSION,
+    TABLE_KEY,
+    record_failed_listing,
+)
+from k8s_assets.resources import KubernetesResource, PostgresResource
+
+ASSET_KINDS = {"kubernetes", "postgres"}
+SYNC_POOL = "k8s_cluster_sync"
+
+CLUSTER_COLUMN_TYPES = {
+    "cluster_uid": "uuid", "context_name": "text", "cluster_name": "text", "server": "text",
+    "kubernetes_version": "text", "kube_system_uid": "uuid", "identity_source": "text",
+    "last_synced_at": "timestamptz",
+}
+
+def column_schema(kind: Kind) -> dg.TableSchema:
+    descriptions = {name: text for name, _, text in catalog.COMMON_COLUMNS}
+    descriptions.update({c.name: c.description for c in kind.columns})
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name, sql_type, description=descriptions.get(name) or None)
+                 for name, sql_type in kind.sql_types.items()]
+    )
+
+def as_failure(error: Exception, what: str) -> Exception:
+    """Permanent problems fail fast; transient ones are left to the retry policy."""
+    if isinstance(error, ConfigError) or (isinstance(error, ListingError) and not error.transient):
+        return dg.Failure(description=f"{what}: {error}", allow_retries=False)
+    return error
+
+def build_cluster_asset(partitions_def: dg.PartitionsDefinition,
+                        retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=CLUSTERS_TABLE,
+        partitions_def=partitions_def,
+        group_name="cluster",
+        kinds=ASSET_KINDS,
+        pool=SYNC_POOL,
+        retry_policy=retry_policy,
+        description=(
+            "The cluster a kubeconfig context reaches: its stable cluster_uid (UUID5 of the "
+            "kube-system namespace UID), Kubernetes version and API server. Every other table "
+            "references it with ON DELETE CASCADE."
+        ),
+        metadata={
+            TABLE_KEY: CLUSTERS_TABLE,
+            "dagster/column_schema": dg.TableSchema(
+                columns=[dg.TableColumn(c, CLUSTER_COLUMN_TYPES[c]) for c in CLUSTER_COLUMNS]
+            ),
+        },
+    )
+    def k8s_clusters(context: dg.AssetExecutionContext, kubernetes: KubernetesResource) -> pd.DataFrame:
+        try:
+            kube_context = kubernetes.context(context.partition_key)
+            api = kubernetes.api_client(kube_context.name)
+            return describe_cluster(api, kube_context, kubernetes.request_timeout)
+        except (ConfigError, ListingError) as e:
+            raise as_failure(e, f"cannot reach context {context.partition_key!r}") from e
+
+    return k8s_clusters
+
+def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
+                     retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=kind.table,
+        partitions_def=partitions_def,
+        group_name=kind.area,
+        kinds=ASSET_KINDS,
+        pool=SYNC_POOL,
+        retry_policy=retry_policy,
+        description=f"{kind.description} Listed from {kind.list_path()} ({kind.kind}).",
+        ins={"cluster": dg.AssetIn(CLUSTERS_TABLE)},
+        metadata={TABLE_KEY: kind.table, "dagster/column_schema": column_schema(kind)},
+    )
+    def kind_asset(context: dg.AssetExecutionContext, cluster: pd.DataFrame, kubernetes: KubernetesResource,
+                   postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
+        context_name = context.partition_key
+        if cluster.empty:
+            raise dg.Failure(f"no k8s_clusters row for context {context_name!r}: materialize k8s_clusters first")
+        cluster_uid = str(cluster["cluster_uid"].iloc[0])
+        common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
+        try:
+            api = kubernetes.api_client(context_name)
+            listing = list_kind(api, kind, cluster_uid, context_name, page_size=kubernetes.page_size,
+                                timeout=kubernetes.request_timeout, progress=context.log.info)
+        except ListingForbidden as e:
+            context.log.warning(f"{kind.resource} is not visible in {context_name!r}; its rows are kept. {e}")
+            return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "forbidden",
+                                                           LISTED: 0, LISTING_MESSAGE: str(e)})
+        except ListingNotServed as e:
+            context.log.info(f"{kind.resource} is not served by {context_name!r}; skipped. {e}")
+            return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served",
+                                                           LISTED: 0, LISTING_MESSAGE: str(e)})
+        except (ConfigError, ListingError) as e:
+            record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
+            raise as_failure(e, f"listing {kind.resource} in {context_name!r} failed; no rows were changed") from e
+        context.log.info(f"{kind.resource}: listed {listing.count} objects in {listing.pages} pages "
+                         f"in {listing.seconds:.1f}s")
+        return dg.Output(
+            to_frame(kind, listing.columns),
+            metadata={
+                **common,
+                LISTING_STATUS: "complete",
+                LISTED: listing.count,
+                "pages": listing.pages,
+                "list_restarts": listing.restarts,
+                RESOURCE_VERSION: listing.resource_version or "",
+                "list_seconds": round(listing.seconds, 3),
+            },
+        )
+
+    return kind_asset
+
+def build_assets(kinds: tuple[Kind, ...], partitions_def: dg.PartitionsDefinition,
+                 retry_policy: dg.RetryPolicy | None = None) -> list[dg.AssetsDefinition]:
+    return [build_cluster_asset(partitions_def, retry_policy),
+            *(build_kind_asset(k, partitions_def, retry_policy) for k in kinds)]

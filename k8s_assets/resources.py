@@ -1,0 +1,66 @@
+"""Dagster resources: the Kubernetes contexts and the PostgreSQL database.
+
+Neither resource's config holds a secret: kubeconfig credentials stay in the kubeconfig
+files (read per run by the kubernetes client), and a database URL with a password is
+passed as ``dg.EnvVar`` so the UI shows the variable's name, never its value.
+"""
+
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+from kubernetes import client as k8s_client
+
+from k8s_assets import database
+from k8s_assets.config import ConfigError, KubeContext, Settings, kube_contexts
+
+
+class KubernetesResource(dg.ConfigurableResource):
+    """Reaches the clusters of a kubeconfig, one API client per context."""
+
+    kubeconfig: str = ""  # colon-separated like KUBECONFIG; empty means ~/.kube/config
+    page_size: int = 500
+    request_timeout: float = 60.0
+
+    @property
+    def kubeconfig_paths(self) -> tuple[Path, ...]:
+        value = self.kubeconfig or "~/.kube/config"
+        return tuple(Path(p).expanduser() for p in value.split(os.pathsep) if p)
+
+    def context(self, name: str) -> KubeContext:
+        settings = Settings(
+            kubeconfig=self.kubeconfig_paths, database_url=None, context_patterns=(name,), kinds=(),
+            home=Path("."), page_size=self.page_size, request_timeout=self.request_timeout,
+            max_concurrent_syncs=1, schedule="0 * * * *",
+        )
+        for ctx in kube_contexts(settings):
+            if ctx.name == name:
+                return ctx
+        raise ConfigError("KUBECONFIG", f"no context named {name!r} in {self.kubeconfig or '~/.kube/config'}")
+
+    def api_client(self, context_name: str) -> k8s_client.ApiClient:
+        from k8s_assets.extraction import api_client
+
+        return api_client(self.kubeconfig_paths, context_name)
+
+
+class PostgresResource(dg.ConfigurableResource):
+    """The inventory database; with no URL, the embedded PostgreSQL under ``home``."""
+
+    url: str | None = None
+    home: str = ".k8s-assets"
+
+    def resolved_url(self) -> str:
+        # A URL from the K8S_ASSETS_CONFIG file is read here, at run time, so it never
+        # becomes part of the resource config the UI displays.
+        from k8s_assets.config import load_settings
+
+        url = self.url or load_settings().database_url
+        url = url or database.embedded_database_url(str(Path(self.home).expanduser().resolve()))
+        database.ensure_migrated(url)
+        return url
+
+    def connect(self) -> psycopg.Connection:
+        return database.connect(self.resolved_url())

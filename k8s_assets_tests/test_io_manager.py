@@ -1,0 +1,140 @@
+"""The merge, against a real PostgreSQL: inserts, updates, stale deletes, rollbacks, coverage."""
+
+import uuid
+from datetime import UTC, datetime
+
+import pandas as pd
+import psycopg
+import pytest
+
+from k8s_assets.catalog import KINDS_BY_TABLE
+from k8s_assets.cluster import CLUSTER_COLUMNS, identity_from
+from k8s_assets.extraction import RowBuilder, to_frame
+from k8s_assets.io_manager import CLUSTER_UID, LISTED, LISTING_STATUS, PostgresMergeIOManager
+from k8s_assets.resources import PostgresResource
+
+PODS = KINDS_BY_TABLE["k8s_pods"]
+
+
+def pod(name: str, rv: int, namespace: str = "default", node: str | None = "node-1") -> dict:
+    return {
+        "metadata": {
+            "name": name, "namespace": namespace, "uid": str(uuid.uuid5(uuid.NAMESPACE_OID, f"{namespace}/{name}")),
+            "resourceVersion": str(rv), "creationTimestamp": "2026-01-02T03:04:05Z",
+            "labels": {"app": name}, "annotations": {"note": 'quotes " and \\ backslashes, ünïcode'},
+            "managedFields": [{"manager": "kubectl"}],
+        },
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": f"nginx:{rv}"}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
+                   "containerStatuses": [{"restartCount": 2}]},
+    }
+
+
+def frame_of(kind, cluster_uid: str, objects: list[dict], context_name: str = "ctx") -> pd.DataFrame:
+    rows = RowBuilder(kind, cluster_uid, context_name)
+    for obj in objects:
+        rows.add(obj)
+    return to_frame(kind, rows.columns)
+
+
+@pytest.fixture
+def io_manager(database_url) -> PostgresMergeIOManager:
+    return PostgresMergeIOManager(postgres=PostgresResource(url=database_url))
+
+
+@pytest.fixture
+def cluster_uid(io_manager) -> str:
+    identity = identity_from(str(uuid.uuid4()), "https://127.0.0.1:6443")
+    row = {"cluster_uid": identity.cluster_uid, "context_name": "ctx", "cluster_name": "c", "server": "https://x",
+           "kubernetes_version": "v1.30.0", "kube_system_uid": identity.kube_system_uid,
+           "identity_source": identity.source, "last_synced_at": datetime.now(UTC)}
+    io_manager._write_cluster(pd.DataFrame([row], columns=list(CLUSTER_COLUMNS), dtype=object))
+    return identity.cluster_uid
+
+
+def rows(url: str, table: str = "k8s_pods") -> dict[str, tuple]:
+    with psycopg.connect(url) as conn:
+        return {name: (rv, xmin) for name, rv, xmin in
+                conn.execute(f"SELECT name, resource_version, xmin::text FROM {table}")}
+
+
+def complete(frame: pd.DataFrame) -> dict:
+    return {LISTING_STATUS: "complete", LISTED: len(frame)}
+
+
+def test_first_merge_inserts_every_row_with_typed_columns(io_manager, cluster_uid, database_url):
+    counts = io_manager.merge(PODS, frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2, node=None)]),
+                              {LISTING_STATUS: "complete", LISTED: 2})
+    assert (counts["inserted"], counts["dagster/row_count"]) == (2, 2)
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT phase, node_name, ready, restart_count, images, annotations->>'note',"
+                           " raw->'metadata' ? 'managedFields', raw->>'kind' FROM k8s_pods WHERE name='a'").fetchone()
+    assert row == ("Running", "node-1", True, 2, ["nginx:1"], 'quotes " and \\ backslashes, ünïcode', False, "Pod")
+
+
+def test_resync_updates_changed_inserts_new_deletes_gone_and_leaves_unchanged_untouched(
+        io_manager, cluster_uid, database_url):
+    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2), pod("c", 3)]), complete(f))
+    before = rows(database_url)
+    second = frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 7), pod("d", 8)])
+    counts = io_manager.merge(PODS, second, complete(second))
+    assert {k: counts[k] for k in ("inserted", "updated", "deleted", "unchanged")} == \
+        {"inserted": 1, "updated": 1, "deleted": 1, "unchanged": 1}
+    after = rows(database_url)
+    assert sorted(after) == ["a", "b", "d"]
+    assert after["a"] == before["a"], "an unchanged row must not be rewritten (same xmin)"
+    assert after["b"][0] == "7" and after["b"][1] != before["b"][1]
+
+
+def test_forbidden_listing_keeps_rows_and_records_coverage(io_manager, cluster_uid, database_url):
+    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]), complete(f))
+    empty = frame_of(PODS, cluster_uid, [])
+    counts = io_manager.merge(PODS, empty, {LISTING_STATUS: "forbidden", LISTED: 0, CLUSTER_UID: cluster_uid})
+    assert counts["deleted"] == 0 and counts["dagster/row_count"] == 2
+    assert counts["previous_listing_status"] == "complete"
+    assert sorted(rows(database_url)) == ["a", "b"]
+    with psycopg.connect(database_url) as conn:
+        status, last_complete = conn.execute(
+            "SELECT status, last_complete_at FROM k8s_sync_coverage WHERE kind = 'k8s_pods'").fetchone()
+    assert status == "forbidden" and last_complete is not None
+
+
+def test_frame_that_disagrees_with_the_listing_count_is_refused(io_manager, cluster_uid, database_url):
+    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]), complete(f))
+    cut = frame_of(PODS, cluster_uid, [pod("a", 1)])
+    with pytest.raises(ValueError, match="refusing to merge"):
+        io_manager.merge(PODS, cut, {LISTING_STATUS: "complete", LISTED: 2})
+    assert sorted(rows(database_url)) == ["a", "b"]
+
+
+def test_database_error_mid_merge_rolls_back_everything(io_manager, cluster_uid, database_url):
+    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]), complete(f))
+    before = rows(database_url)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("""
+            CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.name = 'poison' THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$;
+            CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON k8s_pods
+                FOR EACH ROW EXECUTE FUNCTION refuse_poison();""")
+    bad = frame_of(PODS, cluster_uid, [pod("a", 5), pod("poison", 6)])  # 'b' would be deleted, 'a' updated
+    with pytest.raises(psycopg.errors.RaiseException, match="disk on fire"):
+        io_manager.merge(PODS, bad, complete(bad))
+    assert rows(database_url) == before
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM k8s_sync_coverage").fetchone()[0] == 1
+
+
+def test_merge_is_scoped_to_its_cluster(io_manager, cluster_uid, database_url):
+    other = identity_from(str(uuid.uuid4()), "https://other").cluster_uid
+    row = {"cluster_uid": other, "context_name": "other", "cluster_name": "o", "server": "https://o",
+           "kubernetes_version": "v1.30.0", "kube_system_uid": None, "identity_source": "server-url",
+           "last_synced_at": datetime.now(UTC)}
+    io_manager._write_cluster(pd.DataFrame([row], dtype=object))
+    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1)]), complete(f))
+    io_manager.merge(PODS, g := frame_of(PODS, other, [pod("z", 1)], context_name="other"), complete(g))
+    # A complete listing of the first cluster that no longer holds 'a' must not touch 'z'.
+    io_manager.merge(PODS, h := frame_of(PODS, cluster_uid, [pod("b", 2)]), complete(h))
+    assert sorted(rows(database_url)) == ["b", "z"]
+    loaded = io_manager.load_rows("k8s_pods", ["other"])
+    assert loaded["name"].tolist() == ["z"]
+    assert io_manager.load_rows("k8s_clusters", ["ctx"])["cluster_uid"].astype(str).tolist() == [cluster_uid]

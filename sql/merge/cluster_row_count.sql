@@ -1,0 +1,1 @@
+SELECT count(*) FROM {table} WHERE cluster_uid = %(cluster_uid)s
