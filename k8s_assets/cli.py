@@ -1,9 +1,37 @@
 """The ``k8s-assets`` command: simulate, migrate, demo, dev."""
 
-from __future__ import annotations
-
 import argparse
+import os
 import sys
+
+
+def _migrate(args) -> int:
+    from k8s_assets import database
+    from k8s_assets.config import load_settings
+
+    applied = database.migrate(database.database_url(load_settings()))
+    print("\n".join(f"applied {name}" for name in applied) or "schema is up to date")
+    return 0
+
+
+def _demo(args) -> int:
+    from k8s_assets.demo import run_demo
+
+    return run_demo(tuple(c for c in args.clusters.split(",") if c), args.size, args.seed)
+
+
+def _dev(args) -> int:
+    """Run ``dagster dev`` on embedded defaults: the embedded database for Dagster and the inventory."""
+    from k8s_assets import database
+    from k8s_assets.config import load_settings
+
+    settings = load_settings()
+    url = database.database_url(settings)
+    database.migrate(url)
+    env = {**os.environ, "K8S_ASSETS_DATABASE_URL": url, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", os.getcwd())}
+    command = ["dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
+    os.execvpe(command[0], command, env)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,8 +42,28 @@ def main(argv: list[str] | None = None) -> int:
 
     simulator_cli.add_parser(sub)
 
+    migrate = sub.add_parser("migrate", help="apply the numbered migrations in sql/ to the database")
+    migrate.set_defaults(run=_migrate)
+
+    demo = sub.add_parser("demo", help="sync simulated clusters into the embedded database and print a summary")
+    demo.add_argument("--clusters", default="dev,staging,prod", help="comma-separated simulated cluster names")
+    demo.add_argument("--size", default="small", help="tiny, small, medium, large, or a pod count")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(run=_demo)
+
+    dev = sub.add_parser("dev", help="dagster dev on the embedded database (set KUBECONFIG first)")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(run=_dev)
+
     args = parser.parse_args(argv)
-    return int(args.run(args) or 0)
+    from k8s_assets.config import ConfigError
+
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as e:
+        print(f"k8s-assets: configuration error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+pytest_plugins = ["k8s_assets_tests.fixtures_postgres", "k8s_assets_tests.fixtures_simulator"]

@@ -1,0 +1,189 @@
+"""The pipeline end to end: simulated clusters -> Dagster assets -> PostgreSQL."""
+
+import copy
+import uuid
+
+import dagster as dg
+import pytest
+import yaml
+
+from k8s_assets.catalog import KINDS
+from k8s_assets.cluster import CLUSTER_UID_NAMESPACE
+from k8s_assets.simulator import Fault
+from k8s_assets_tests.pipeline import (
+    cluster_uid_of,
+    definitions,
+    materialization_metadata,
+    query,
+    stored_uids,
+    sync,
+)
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
+def uids_in_cluster(cluster, resource: str) -> set[str]:
+    return {o["metadata"]["uid"] for o in cluster.list(resource)}
+
+
+def test_full_sync_of_several_contexts_stores_every_object(simulator, simulator_kubeconfig, database_url, instance):
+    defs = definitions(simulator_kubeconfig, database_url)
+    for cluster in simulator:
+        result = sync(defs, instance, cluster.context_name)
+        assert result.success, cluster.context_name
+        cluster_uid = cluster_uid_of(database_url, cluster.context_name)
+        assert cluster_uid == str(uuid.uuid5(CLUSTER_UID_NAMESPACE, cluster.kube_system_uid))
+        for kind in KINDS:
+            expected = uids_in_cluster(cluster, kind.resource)
+            assert expected, f"the simulator serves no {kind.resource}"
+            assert stored_uids(database_url, kind.table, cluster_uid) == expected, kind.table
+            metadata = materialization_metadata(result, kind.table)
+            assert metadata["listed"] == metadata["inserted"] == metadata["dagster/row_count"] == len(expected)
+    ((clusters,),) = query(database_url, "SELECT count(DISTINCT cluster_uid) FROM k8s_clusters")
+    assert clusters == len(simulator.clusters)
+    # Typed columns come from the objects themselves.
+    pod = simulator["alpha"].list("pods")[0]
+    (row,) = query(database_url, "SELECT node_name, phase, raw->'metadata'->>'name' FROM k8s_pods WHERE uid = %s",
+                   (pod["metadata"]["uid"],))
+    assert row == (pod["spec"].get("nodeName"), pod["status"]["phase"], pod["metadata"]["name"])
+    (nodes,) = query(database_url, "SELECT node_count FROM k8s_clusters WHERE context_name = 'alpha'")
+    assert nodes == (len(simulator["alpha"].list("nodes")),)
+
+
+def test_resync_inserts_updates_and_deletes_exactly_what_changed(fresh_simulator, tmp_path, database_url, instance):
+    sim = fresh_simulator(clusters=("one",))
+    cluster = sim["one"]
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url)
+    assert sync(defs, instance, "one").success
+    cluster_uid = cluster_uid_of(database_url, "one")
+    xmin_before = dict(query(database_url, "SELECT uid::text, xmin::text FROM k8s_pods"))
+
+    pods = cluster.list("pods")
+    changed, deleted, template = pods[0], pods[1], pods[2]
+    cluster.modify("pods", changed["metadata"]["name"], changed["metadata"]["namespace"],
+                   mutate=lambda p: p["metadata"].setdefault("labels", {}).update({"changed": "yes"}))
+    cluster.delete("pods", deleted["metadata"]["name"], deleted["metadata"]["namespace"])
+    new = copy.deepcopy(template)
+    new["metadata"] = {"name": "brand-new", "namespace": template["metadata"]["namespace"]}
+    created = cluster.create("pods", new)
+
+    result = sync(defs, instance, "one")
+    assert result.success
+    metadata = materialization_metadata(result, "k8s_pods")
+    assert (metadata["inserted"], metadata["updated"], metadata["deleted"]) == (1, 1, 1)
+    assert metadata["unchanged"] == len(pods) - 2
+    assert stored_uids(database_url, "k8s_pods", cluster_uid) == uids_in_cluster(cluster, "pods")
+    xmin_after = dict(query(database_url, "SELECT uid::text, xmin::text FROM k8s_pods"))
+    untouched = set(xmin_before) - {changed["metadata"]["uid"], deleted["metadata"]["uid"]}
+    assert {u: xmin_after[u] for u in untouched} == {u: xmin_before[u] for u in untouched}
+    assert xmin_after[changed["metadata"]["uid"]] != xmin_before[changed["metadata"]["uid"]]
+    (labels,) = query(database_url, "SELECT labels->>'changed' FROM k8s_pods WHERE uid = %s",
+                      (changed["metadata"]["uid"],))
+    assert labels == ("yes",)
+    assert created["metadata"]["uid"] in xmin_after
+
+
+def test_two_contexts_for_one_cluster_share_its_row(fresh_simulator, tmp_path, database_url, instance):
+    sim = fresh_simulator(clusters=("one",))
+    path = sim.write_kubeconfig(tmp_path / "kubeconfig")
+    config = yaml.safe_load(path.read_text())
+    original = config["contexts"][0]
+    config["contexts"].append({"name": "one-via-admin", "context": dict(original["context"])})
+    path.write_text(yaml.safe_dump(config))
+    defs = definitions(path, database_url)
+    assert sync(defs, instance, "one").success
+    assert sync(defs, instance, "one-via-admin").success
+    assert query(database_url, "SELECT count(*) FROM k8s_clusters") == [(1,)]
+    contexts = query(database_url, "SELECT context_name, cluster_uid::text FROM k8s_cluster_contexts ORDER BY 1")
+    assert [c for c, _ in contexts] == ["one", "one-via-admin"] and contexts[0][1] == contexts[1][1]
+    assert len(stored_uids(database_url, "k8s_pods", contexts[0][1])) == len(sim["one"].list("pods"))
+
+
+@pytest.mark.parametrize(
+    ("fault", "succeeds"),
+    [
+        (Fault("throttle_text", resource="pods", times=2), True),
+        (Fault("throttle_status", resource="pods", times=2), True),
+        (Fault("expired", resource="pods", page=2, times=1), True),
+        (Fault("cut", resource="pods", page=2, times=1), True),
+        (Fault("slow", resource="pods", delay=0.3, times=2), True),
+        (Fault("internal_error", resource="pods"), False),
+        (Fault("cut", resource="pods", page=2), False),
+        (Fault("unresponsive", resource="pods", page=2), False),
+    ],
+    ids=lambda v: v.kind + ("-once" if getattr(v, "times", None) else "-always") if isinstance(v, Fault) else "",
+)
+def test_faults_never_lose_rows(fault, succeeds, fresh_simulator, tmp_path, database_url, instance):
+    sim = fresh_simulator(clusters=("one",))
+    cluster = sim["one"]
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url,
+                       resources_env={"K8S_ASSETS_PAGE_SIZE": "5"}, request_timeout=1.0)
+    assert sync(defs, instance, "one").success
+    cluster_uid = cluster_uid_of(database_url, "one")
+    before = stored_uids(database_url, "k8s_pods", cluster_uid)
+    gone = cluster.list("pods")[-1]
+    cluster.delete("pods", gone["metadata"]["name"], gone["metadata"]["namespace"])
+
+    cluster.inject(fault)
+    result = sync(defs, instance, "one")
+    after = stored_uids(database_url, "k8s_pods", cluster_uid)
+    assert result.success is succeeds
+    if succeeds:
+        assert after == uids_in_cluster(cluster, "pods") == before - {gone["metadata"]["uid"]}
+    else:
+        assert after == before, "a failed listing must not delete or change rows"
+        failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        assert [e.step_key for e in failures] == ["k8s_pods"]
+        (status,) = query(database_url, "SELECT status FROM k8s_sync_coverage WHERE kind = 'k8s_pods'")
+        assert status == ("failed",)
+        # Every other kind synced normally.
+        assert query(database_url, "SELECT count(*) FROM k8s_sync_coverage WHERE status = 'complete'") == \
+            [(len(KINDS) - 1,)]
+
+
+def test_forbidden_kind_keeps_its_rows_and_is_recorded(fresh_simulator, tmp_path, database_url, instance):
+    sim = fresh_simulator(clusters=("one",))
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url)
+    assert sync(defs, instance, "one").success
+    cluster_uid = cluster_uid_of(database_url, "one")
+    before = stored_uids(database_url, "k8s_services", cluster_uid)
+    sim["one"].inject(Fault("forbidden", resource="services"))
+    result = sync(defs, instance, "one")
+    assert result.success
+    metadata = materialization_metadata(result, "k8s_services")
+    assert metadata["listing_status"] == "forbidden" and "forbidden" in metadata["listing_message"]
+    assert metadata["dagster/row_count"] == len(before) and metadata["deleted"] == 0
+    assert stored_uids(database_url, "k8s_services", cluster_uid) == before
+    assert query(database_url, "SELECT status, last_complete_at IS NOT NULL FROM k8s_sync_coverage "
+                               "WHERE kind = 'k8s_services'") == [("forbidden", True)]
+
+
+def test_unreachable_context_fails_only_its_own_partition(fresh_simulator, tmp_path, database_url, instance):
+    sim = fresh_simulator(clusters=("up", "down"))
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url, request_timeout=1.0)
+    sim["down"].stop()
+    down = sync(defs, instance, "down")
+    assert not down.success
+    failure = next(e for e in down.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert failure.step_key == "k8s_clusters" and "down" in failure.event_specific_data.error.message
+    assert sync(defs, instance, "up").success
+    assert [c for (c,) in query(database_url, "SELECT context_name FROM k8s_cluster_contexts")] == ["up"]
+
+
+def test_wrong_token_fails_fast_without_retries(fresh_simulator, tmp_path, database_url, instance):
+    sim = fresh_simulator(clusters=("one",))
+    path = sim.write_kubeconfig(tmp_path / "kubeconfig")
+    config = yaml.safe_load(path.read_text())
+    config["users"][0]["user"]["token"] = "not-the-token"
+    path.write_text(yaml.safe_dump(config))
+    defs = definitions(path, database_url, retry_policy=dg.RetryPolicy(max_retries=3, delay=0))
+    result = sync(defs, instance, "one")
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "401" in failure.event_specific_data.error.message
+    assert "not-the-token" not in str([e.message for e in result.all_events])
