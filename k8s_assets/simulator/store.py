@@ -1,0 +1,421 @@
+"""The object store of one simulated cluster: pre-serialized objects and list snapshots.
+
+Objects are kept only as compact JSON bytes (orjson), keyed by (namespace, name) like
+etcd keys, so memory stays proportional to the JSON served. A list is served from a
+*snapshot*: an immutable, sorted tuple of item bytes taken at one resourceVersion and
+rebuilt lazily after changes. A page is ``header + b",".join(items[a:b]) + footer``;
+no JSON is rebuilt per request. Continue tokens name the snapshot they page through, so
+every page of a list is consistent; a token whose snapshot was evicted gets 410 Expired
+with an inconsistent token in ``metadata.continue``, as kube-apiserver does.
+
+Every change bumps the cluster-wide resourceVersion, like an etcd revision.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import contextlib
+import random
+import re
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from k8s_assets.simulator.generator import ResourceType
+
+# Snapshots kept per resource for continue tokens; older ones answer 410 Expired.
+RETAINED_SNAPSHOTS = 8
+
+EXPIRED_TOKEN_MESSAGE = (
+    "The provided continue parameter is too old to display a consistent list result. "
+    "You can start a new list without the continue parameter, or use the continue token in "
+    "this response to retrieve the remainder of the results. Continuing with the provided "
+    "token results in an inconsistent list - objects that were created, modified, or deleted "
+    "between the time the first chunk was returned and now may show up in the list."
+)
+EXPIRED_LIST_MESSAGE = "The resourceVersion for the provided list is too old."
+
+ObjectKey = tuple[str, str]  # (namespace or "", name)
+
+
+class StatusError(Exception):
+    """An API error, rendered by the server as a ``Status`` object."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: dict | None = None,
+        continue_token: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.continue_token = continue_token
+
+    def status(self) -> dict:
+        # Field order follows apimachinery's Status so the bytes look like the real thing.
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {"continue": self.continue_token} if self.continue_token else {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        body["code"] = self.code
+        return body
+
+
+def not_found(plural: str, name: str, group: str = "") -> StatusError:
+    details = {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
+    resource = f"{plural}.{group}" if group else plural
+    return StatusError(404, "NotFound", f'{resource} "{name}" not found', details)
+
+
+def bad_request(message: str) -> StatusError:
+    return StatusError(400, "BadRequest", message)
+
+
+@dataclass(frozen=True)
+class ContinueToken:
+    """Where the next page of a list starts. ``snapshot_id == -1``: the latest data (inconsistent)."""
+
+    resource_version: int
+    snapshot_id: int
+    offset: int
+    start: ObjectKey
+    page: int
+
+    def encode(self) -> str:
+        raw = orjson.dumps(
+            {
+                "v": "meta.k8s.io/v1",
+                "rv": self.resource_version,
+                "sid": self.snapshot_id,
+                "off": self.offset,
+                "start": list(self.start),
+                "page": self.page,
+            }
+        )
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    @classmethod
+    def decode(cls, token: str) -> ContinueToken:
+        try:
+            fields = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            return cls(
+                int(fields["rv"]),
+                int(fields["sid"]),
+                int(fields["off"]),
+                (str(fields["start"][0]), str(fields["start"][1])),
+                int(fields["page"]),
+            )
+        except (ValueError, KeyError, IndexError, TypeError) as error:
+            raise bad_request(f"continue key is not valid: {error}") from None
+
+    def inconsistent(self) -> ContinueToken:
+        """The token a 410 offers: continue from the same key in whatever data is current."""
+        return ContinueToken(-1, -1, 0, self.start, self.page)
+
+
+class Snapshot:
+    """An immutable view of one resource at one resourceVersion, shared by all its pages."""
+
+    __slots__ = ("snapshot_id", "resource_version", "keys", "items", "namespace_ranges", "_items_by_version")
+
+    def __init__(self, snapshot_id: int, resource_version: int, objects: dict[ObjectKey, bytes]) -> None:
+        self.snapshot_id = snapshot_id
+        self.resource_version = resource_version
+        self.keys: tuple[ObjectKey, ...] = tuple(sorted(objects))
+        self.items: tuple[bytes, ...] = tuple(objects[key] for key in self.keys)
+        # Keys are sorted by namespace first, so each namespace is one contiguous range.
+        self.namespace_ranges: dict[str, tuple[int, int]] = {}
+        start = 0
+        for index in range(1, len(self.keys) + 1):
+            if index == len(self.keys) or self.keys[index][0] != self.keys[start][0]:
+                self.namespace_ranges[self.keys[start][0]] = (start, index)
+                start = index
+        self._items_by_version: dict[bytes, tuple[bytes, ...]] = {}
+
+    def bounds(self, namespace: str | None) -> tuple[int, int]:
+        if namespace is None:
+            return 0, len(self.items)
+        return self.namespace_ranges.get(namespace, (0, 0))
+
+    def items_with_prefix(self, storage_prefix: bytes, served_prefix: bytes) -> tuple[bytes, ...]:
+        """Items re-labelled for another served version (built once per version, on demand)."""
+        if served_prefix == storage_prefix:
+            return self.items
+        rewritten = self._items_by_version.get(served_prefix)
+        if rewritten is None:
+            cut = len(storage_prefix)
+            rewritten = tuple(served_prefix + item[cut:] for item in self.items)
+            self._items_by_version[served_prefix] = rewritten
+        return rewritten
+
+
+def _kube_version_priority(version: str) -> tuple:
+    """Sort key putting versions in kube-apiserver's preference order (v2 > v1 > v1beta2 > v1alpha1)."""
+    match = re.fullmatch(r"v(\d+)(?:(alpha|beta)(\d+))?", version)
+    if not match:
+        return (3, 0, 0, version)
+    stability = {None: 0, "beta": 1, "alpha": 2}[match.group(2)]
+    return (stability, -int(match.group(1)), -int(match.group(3) or 0), version)
+
+
+def sort_versions(versions: Iterable[str]) -> list[str]:
+    return sorted(set(versions), key=_kube_version_priority)
+
+
+class ResourceStore:
+    """All objects of one resource (one key, possibly several served versions)."""
+
+    def __init__(self, resource_types: list[ResourceType], storage_version: str) -> None:
+        first = resource_types[0]
+        self.key = first.key
+        self.group = first.group
+        self.plural = first.plural
+        self.kind = first.kind
+        self.namespaced = first.namespaced
+        self.types_by_version = {rt.version: rt for rt in resource_types}
+        self.storage_version = storage_version
+        self.objects: dict[ObjectKey, bytes] = {}
+        self.snapshots: OrderedDict[int, Snapshot] = OrderedDict()
+        self.dirty = True
+
+    def api_version(self, version: str) -> str:
+        return f"{self.group}/{version}" if self.group else version
+
+    def item_prefix(self, version: str) -> bytes:
+        """How a custom resource item starts when served at ``version`` (apiVersion comes first)."""
+        return b'{"apiVersion":' + orjson.dumps(self.api_version(version)) + b","
+
+
+class ClusterStore:
+    """Every resource of one cluster, its resourceVersion counter, and the lock guarding both.
+
+    ``custom_keys`` are resources whose items carry ``kind``/``apiVersion`` (custom
+    resources); built-in list items carry neither, as on a real cluster.
+    """
+
+    def __init__(
+        self,
+        resource_types: list[ResourceType],
+        storage_versions: dict[str, str],
+        custom_keys: set[str],
+        seed: int,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.resource_version = 0
+        self._snapshot_ids = 0
+        self._batch_depth = 0
+        self._random = random.Random(seed)
+        self.custom_keys = custom_keys
+        by_key: dict[str, list[ResourceType]] = {}
+        for rt in resource_types:
+            by_key.setdefault(rt.key, []).append(rt)
+        self.resources = {key: ResourceStore(types, storage_versions[key]) for key, types in by_key.items()}
+
+    # -- loading and serialization ---------------------------------------------------------
+
+    def resource(self, key: str) -> ResourceStore:
+        try:
+            return self.resources[key]
+        except KeyError:
+            raise KeyError(f"unknown resource {key!r}; known: {sorted(self.resources)}") from None
+
+    def _serialize(self, store: ResourceStore, obj: dict) -> bytes:
+        if store.key in self.custom_keys:
+            # apiVersion first, always at the storage version, so other served versions
+            # can be produced by swapping a fixed prefix instead of re-encoding.
+            rest = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+            obj = {"apiVersion": store.api_version(store.storage_version), "kind": store.kind, **rest}
+        else:
+            obj = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+        return orjson.dumps(obj)
+
+    @staticmethod
+    def _object_key(store: ResourceStore, obj: dict) -> ObjectKey:
+        metadata = obj.get("metadata") or {}
+        name = metadata.get("name")
+        if not name:
+            raise ValueError(f"{store.key} object has no metadata.name")
+        namespace = metadata.get("namespace") or ""
+        if store.namespaced and not namespace:
+            raise ValueError(f"{store.key} is namespaced; {name!r} needs metadata.namespace")
+        if not store.namespaced and namespace:
+            raise ValueError(f"{store.key} is cluster-scoped; {name!r} must not have a namespace")
+        return namespace, name
+
+    def load(self, key: str, objects: Iterable[dict]) -> None:
+        """Take generated objects as they are (they already carry uid and resourceVersion)."""
+        store = self.resource(key)
+        with self.lock:
+            for obj in objects:
+                store.objects[self._object_key(store, obj)] = self._serialize(store, obj)
+                self.resource_version = max(self.resource_version, int(obj["metadata"]["resourceVersion"]))
+            store.dirty = True
+
+    # -- changes ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold the lock across many changes; lists see all of them or none."""
+        with self.lock:
+            self._batch_depth += 1
+            try:
+                yield
+            finally:
+                self._batch_depth -= 1
+                if self._batch_depth == 0:
+                    for store in self.resources.values():
+                        if store.dirty:
+                            self._current_snapshot(store)
+
+    def _next_resource_version(self) -> int:
+        self.resource_version += 1
+        return self.resource_version
+
+    def create(self, key: str, obj: dict) -> dict:
+        store = self.resource(key)
+        obj = orjson.loads(orjson.dumps(obj))  # a private deep copy
+        with self.lock:
+            object_key = self._object_key(store, obj)
+            if object_key in store.objects:
+                raise ValueError(f'{key} "{object_key[1]}" already exists')
+            if object_key[0] and ("", object_key[0]) not in self.resource("namespaces").objects:
+                raise LookupError(f'namespaces "{object_key[0]}" not found')
+            metadata = obj["metadata"]
+            metadata.setdefault("uid", str(uuid.UUID(int=self._random.getrandbits(128), version=4)))
+            metadata.setdefault("creationTimestamp", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            metadata["resourceVersion"] = str(self._next_resource_version())
+            item = self._serialize(store, obj)
+            store.objects[object_key] = item
+            store.dirty = True
+            return orjson.loads(item)
+
+    def modify(self, key: str, name: str, namespace: str | None, mutate: Callable[[dict], dict | None]) -> dict:
+        store = self.resource(key)
+        with self.lock:
+            object_key = (namespace or "", name)
+            current = store.objects.get(object_key)
+            if current is None:
+                raise KeyError(f'{key} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else ""))
+            obj = orjson.loads(current)
+            identity = (obj["metadata"].get("uid"), self._object_key(store, obj))
+            obj = mutate(obj) or obj
+            if (obj["metadata"].get("uid"), self._object_key(store, obj)) != identity:
+                raise ValueError("modify must not change metadata.name, metadata.namespace or metadata.uid")
+            obj["metadata"]["resourceVersion"] = str(self._next_resource_version())
+            item = self._serialize(store, obj)
+            store.objects[object_key] = item
+            store.dirty = True
+            return orjson.loads(item)
+
+    def delete(self, key: str, name: str, namespace: str | None) -> dict:
+        store = self.resource(key)
+        with self.lock:
+            item = store.objects.pop((namespace or "", name), None)
+            if item is None:
+                raise KeyError(f'{key} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else ""))
+            self._next_resource_version()
+            store.dirty = True
+            return orjson.loads(item)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, key: str, name: str, namespace: str | None) -> bytes | None:
+        store = self.resource(key)
+        with self.lock:
+            return store.objects.get((namespace or "", name))
+
+    def all_items(self, key: str) -> tuple[bytes, ...]:
+        with self.lock:
+            return self._current_snapshot(self.resource(key)).items
+
+    def _current_snapshot(self, store: ResourceStore) -> Snapshot:
+        if store.dirty or not store.snapshots:
+            self._snapshot_ids += 1
+            snapshot = Snapshot(self._snapshot_ids, self.resource_version, store.objects)
+            store.snapshots[snapshot.snapshot_id] = snapshot
+            while len(store.snapshots) > RETAINED_SNAPSHOTS:
+                store.snapshots.popitem(last=False)
+            store.dirty = False
+        return next(reversed(store.snapshots.values()))
+
+    def expire_snapshots(self, key: str) -> None:
+        """Forget every retained snapshot of a resource, so outstanding continue tokens expire."""
+        with self.lock:
+            store = self.resource(key)
+            store.snapshots.clear()
+            store.dirty = True
+
+    def list_page(
+        self,
+        key: str,
+        version: str,
+        namespace: str | None,
+        limit: int | None,
+        token: ContinueToken | None,
+    ) -> bytes:
+        """One page of a list as complete JSON bytes."""
+        store = self.resource(key)
+        with self.lock:
+            if token is None:
+                snapshot = self._current_snapshot(store)
+                list_rv, page = self.resource_version, 1
+                start, end = snapshot.bounds(namespace)
+            elif token.snapshot_id == -1:  # an inconsistent token from a 410: latest data
+                snapshot = self._current_snapshot(store)
+                list_rv, page = self.resource_version, token.page
+                low, end = snapshot.bounds(namespace)
+                start = max(low, bisect.bisect_left(snapshot.keys, token.start, low, end))
+            else:
+                snapshot = store.snapshots.get(token.snapshot_id)
+                if snapshot is None:
+                    raise StatusError(410, "Expired", EXPIRED_TOKEN_MESSAGE, continue_token=token.inconsistent().encode())
+                list_rv, page = token.resource_version, token.page
+                low, end = snapshot.bounds(namespace)
+                start = token.offset
+                if not low <= start <= end:
+                    raise bad_request("continue key does not belong to this list")
+        if store.key in self.custom_keys:
+            items = snapshot.items_with_prefix(store.item_prefix(store.storage_version), store.item_prefix(version))
+        else:
+            items = snapshot.items
+        stop = end if not limit else min(end, start + limit)
+        metadata: dict[str, Any] = {"resourceVersion": str(list_rv)}
+        if stop < end:
+            metadata["continue"] = ContinueToken(list_rv, snapshot.snapshot_id, stop, snapshot.keys[stop], page + 1).encode()
+            metadata["remainingItemCount"] = end - stop
+        header = b'{"kind":%s,"apiVersion":%s,"metadata":%s,"items":[' % (
+            orjson.dumps(store.kind + "List"),
+            orjson.dumps(store.api_version(version)),
+            orjson.dumps(metadata),
+        )
+        return header + b",".join(items[start:stop]) + b"]}"
+
+    def single_object(self, key: str, version: str, name: str, namespace: str | None) -> bytes:
+        """A GET of one object: unlike list items, built-ins carry kind and apiVersion here."""
+        store = self.resource(key)
+        item = self.get(key, name, namespace)
+        if item is None:
+            raise not_found(store.plural, name, store.group)
+        if store.key in self.custom_keys:
+            storage_prefix = store.item_prefix(store.storage_version)
+            return store.item_prefix(version) + item[len(storage_prefix) :]
+        head = b'{"kind":%s,"apiVersion":%s' % (orjson.dumps(store.kind), orjson.dumps(store.api_version(version)))
+        return head + (b"," + item[1:] if item != b"{}" else b"}")
