@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -349,3 +349,533 @@ def select_kinds(patterns: Iterable[str] | None) -> tuple[Kind, ...]:
             f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(k.plural for k in KINDS)}"
         )
     return tuple(chosen)
+
+
+# ---------------------------------------------------------------------------
+# Extractors and redaction for the kinds below (plain dictionary lookups).
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# Where a redacted object says what was removed; typed columns of secrets and configmaps
+# read key names (and, for configmaps, sizes) from here, since the values are gone.
+REDACTED = "k8sAssetsRedacted"
+
+
+def as_text(extract: Extractor) -> Extractor:
+    """An int-or-string value (``minAvailable: 1`` or ``"50%"``) as text."""
+
+    def get(obj: dict) -> str | None:
+        value = extract(obj)
+        return None if value is None else str(value)
+
+    return get
+
+
+def length_of(extract: Extractor) -> Extractor:
+    def get(obj: dict) -> int:
+        return len(extract(obj) or ())
+
+    return get
+
+
+def flag(extract: Extractor) -> Extractor:
+    """A boolean field whose absence means false."""
+    return lambda obj: bool(extract(obj))
+
+
+def annotation_true(key: str) -> Extractor:
+    def get(obj: dict) -> bool:
+        return ((obj.get("metadata") or {}).get("annotations") or {}).get(key) == "true"
+
+    return get
+
+
+def label(key: str) -> Extractor:
+    def get(obj: dict) -> str | None:
+        return ((obj.get("metadata") or {}).get("labels") or {}).get(key)
+
+    return get
+
+
+def field_of_each(list_extract: Extractor, *path: str) -> Extractor:
+    """One field of every element of a list: ``[rule.host for rule in spec.rules]``."""
+    element = at(*path)
+
+    def get(obj: dict) -> list | None:
+        items = list_extract(obj)
+        if items is None:
+            return None
+        return [v for v in (element(i) for i in items) if v is not None]
+
+    return get
+
+
+def distinct_field_of_each(list_extract: Extractor, *path: str) -> Extractor:
+    values = field_of_each(list_extract, *path)
+
+    def get(obj: dict) -> list | None:
+        found = values(obj)
+        return None if found is None else sorted(set(found))
+
+    return get
+
+
+def flattened(list_extract: Extractor, *path: str) -> Extractor:
+    """Values of a list field of every element, flattened: ``spec.tls[].hosts[]``."""
+    element = at(*path)
+
+    def get(obj: dict) -> list | None:
+        items = list_extract(obj)
+        if items is None:
+            return None
+        return [v for i in items for v in element(i) or ()]
+
+    return get
+
+
+def endpoints_ready(obj: dict) -> int:
+    return sum(1 for e in obj.get("endpoints") or () if (e.get("conditions") or {}).get("ready") is not False)
+
+
+def redact_secret(obj: dict) -> dict:
+    """A Secret without any value: key names stay, data/stringData and last-applied go."""
+    data = obj.pop("data", None) or {}
+    string_data = obj.pop("stringData", None) or {}
+    metadata = obj.get("metadata") or {}
+    annotations = metadata.get("annotations")
+    dropped = ["data", "stringData"]
+    if annotations and LAST_APPLIED in annotations:
+        annotations = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+        metadata["annotations"] = annotations or None
+        dropped.append(f"metadata.annotations[{LAST_APPLIED}]")
+    obj[REDACTED] = {"keys": sorted({*data, *string_data}), "removed": dropped}
+    return obj
+
+
+def _value_size(value: Any, binary: bool) -> int:
+    if not isinstance(value, str):
+        return 0
+    if binary:  # base64: the decoded size
+        return len(value) * 3 // 4 - value[-2:].count("=")
+    return len(value.encode())
+
+
+def configmap_redactor(keep_values: bool) -> Callable[[dict], dict]:
+    """ConfigMaps carry key names and sizes; values (and last-applied) only with keep_values."""
+
+    def redact(obj: dict) -> dict:
+        data = obj.get("data") or {}
+        binary = obj.get("binaryData") or {}
+        sizes = {k: _value_size(v, False) for k, v in data.items()}
+        sizes.update({k: _value_size(v, True) for k, v in binary.items()})
+        summary: dict[str, Any] = {"keys": sorted(sizes), "sizes": sizes, "binaryKeys": sorted(binary)}
+        if not keep_values:
+            obj.pop("data", None)
+            obj.pop("binaryData", None)
+            removed = ["data", "binaryData"]
+            metadata = obj.get("metadata") or {}
+            annotations = metadata.get("annotations")
+            if annotations and LAST_APPLIED in annotations:
+                annotations = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+                metadata["annotations"] = annotations or None
+                removed.append(f"metadata.annotations[{LAST_APPLIED}]")
+            summary["removed"] = removed
+        obj[REDACTED] = summary
+        return obj
+
+    return redact
+
+
+def configmap_total_bytes(obj: dict) -> int | None:
+    sizes = at(REDACTED, "sizes")(obj)
+    return None if sizes is None else sum(sizes.values())
+
+
+def pod_template_images(*template_path: str) -> Extractor:
+    return container_images(*template_path, "spec")
+
+
+def _webhook_columns() -> tuple[Column, ...]:
+    webhooks = at("webhooks")
+    return (
+        col("webhook_count", "integer", length_of(webhooks)),
+        col("webhook_names", "text[]", field_of_each(webhooks, "name")),
+        col("failure_policies", "text[]", distinct_field_of_each(webhooks, "failurePolicy")),
+        col("services", "text[]", lambda o: [
+            f"{s.get('namespace')}/{s.get('name')}"
+            for w in o.get("webhooks") or () for s in ((w.get("clientConfig") or {}).get("service"),) if s
+        ], "namespace/name of the services the webhooks call."),
+        col("urls", "text[]", field_of_each(webhooks, "clientConfig", "url")),
+        col("webhooks", "jsonb", as_json(webhooks)),
+    )
+
+
+def _rbac_binding_columns() -> tuple[Column, ...]:
+    subjects = at("subjects")
+    return (
+        col("role_kind", "text", at("roleRef", "kind"), "Role or ClusterRole."),
+        col("role_name", "text", at("roleRef", "name")),
+        col("subject_kinds", "text[]", distinct_field_of_each(subjects, "kind")),
+        col("subject_names", "text[]", field_of_each(subjects, "name")),
+        col("subjects", "jsonb", as_json(subjects)),
+    )
+
+
+def _owner_columns() -> tuple[Column, ...]:
+    return (
+        col("owner_kind", "text", controller_owner("kind"), "Kind of the controlling ownerReference."),
+        col("owner_name", "text", controller_owner("name")),
+        col("owner_uid", "uuid", controller_owner("uid")),
+    )
+
+
+_SECRETS = Kind(
+    table="k8s_secrets", group="", version="v1", plural="secrets", kind="Secret",
+    namespaced=True, area="config",
+    description="Secrets without values: type and key names only (data, stringData and the "
+                "last-applied annotation are dropped before anything is stored).",
+    redact=redact_secret,
+    columns=(
+        col("type", "text", at("type"), "kubernetes.io/tls, Opaque, ..."),
+        col("keys", "text[]", at(REDACTED, "keys"), "Key names of data and stringData; never values."),
+        col("immutable", "boolean", flag(at("immutable"))),
+    ),
+)
+
+_CONFIGMAPS = Kind(
+    table="k8s_configmaps", group="", version="v1", plural="configmaps", kind="ConfigMap",
+    namespaced=True, area="config",
+    description="ConfigMaps with key names and value sizes; values only with K8S_ASSETS_CONFIGMAP_VALUES=true.",
+    redact=configmap_redactor(keep_values=False),
+    columns=(
+        col("keys", "text[]", at(REDACTED, "keys"), "Keys of data and binaryData."),
+        col("binary_keys", "text[]", at(REDACTED, "binaryKeys")),
+        col("key_sizes", "jsonb", as_json(at(REDACTED, "sizes")), "Bytes per key (binaryData decoded)."),
+        col("total_bytes", "bigint", configmap_total_bytes),
+        col("immutable", "boolean", flag(at("immutable"))),
+        col("data", "jsonb", as_json(at("data")), "Values: NULL unless K8S_ASSETS_CONFIGMAP_VALUES=true."),
+    ),
+)
+
+KINDS = KINDS + (
+    Kind(
+        table="k8s_replicasets", group="apps", version="v1", plural="replicasets", kind="ReplicaSet",
+        namespaced=True, area="workloads",
+        description="ReplicaSets with replicas, images and their owning Deployment.",
+        columns=(
+            col("replicas", "integer", at("spec", "replicas"), "Desired replicas."),
+            col("ready_replicas", "integer", at("status", "readyReplicas")),
+            col("available_replicas", "integer", at("status", "availableReplicas")),
+            col("images", "text[]", pod_template_images("spec", "template")),
+            col("template_hash", "text", label("pod-template-hash")),
+            *_owner_columns(),
+        ),
+    ),
+    Kind(
+        table="k8s_statefulsets", group="apps", version="v1", plural="statefulsets", kind="StatefulSet",
+        namespaced=True, area="workloads",
+        description="StatefulSets with replicas, service name, images and update strategy.",
+        columns=(
+            col("replicas", "integer", at("spec", "replicas"), "Desired replicas."),
+            col("ready_replicas", "integer", at("status", "readyReplicas")),
+            col("current_replicas", "integer", at("status", "currentReplicas")),
+            col("updated_replicas", "integer", at("status", "updatedReplicas")),
+            col("service_name", "text", at("spec", "serviceName")),
+            col("images", "text[]", pod_template_images("spec", "template")),
+            col("update_strategy", "text", at("spec", "updateStrategy", "type")),
+            col("volume_claim_templates", "text[]", field_of_each(at("spec", "volumeClaimTemplates"), "metadata", "name")),
+            col("selector", "jsonb", as_json(at("spec", "selector"))),
+        ),
+    ),
+    Kind(
+        table="k8s_daemonsets", group="apps", version="v1", plural="daemonsets", kind="DaemonSet",
+        namespaced=True, area="workloads",
+        description="DaemonSets with scheduled, ready and available counts and images.",
+        columns=(
+            col("desired_number_scheduled", "integer", at("status", "desiredNumberScheduled")),
+            col("current_number_scheduled", "integer", at("status", "currentNumberScheduled")),
+            col("number_ready", "integer", at("status", "numberReady")),
+            col("number_available", "integer", at("status", "numberAvailable")),
+            col("number_misscheduled", "integer", at("status", "numberMisscheduled")),
+            col("updated_number_scheduled", "integer", at("status", "updatedNumberScheduled")),
+            col("images", "text[]", pod_template_images("spec", "template")),
+            col("update_strategy", "text", at("spec", "updateStrategy", "type")),
+            col("node_selector", "jsonb", as_json(at("spec", "template", "spec", "nodeSelector"))),
+            col("selector", "jsonb", as_json(at("spec", "selector"))),
+        ),
+    ),
+    Kind(
+        table="k8s_jobs", group="batch", version="v1", plural="jobs", kind="Job",
+        namespaced=True, area="workloads",
+        description="Jobs with completions, outcome counts, timing and their owning CronJob.",
+        columns=(
+            col("completions", "integer", at("spec", "completions")),
+            col("parallelism", "integer", at("spec", "parallelism")),
+            col("active", "integer", at("status", "active")),
+            col("succeeded", "integer", at("status", "succeeded")),
+            col("failed", "integer", at("status", "failed")),
+            col("complete", "boolean", condition_true("Complete", "status"), "Complete condition is True."),
+            col("start_time", "timestamptz", at("status", "startTime")),
+            col("completion_time", "timestamptz", at("status", "completionTime")),
+            col("images", "text[]", pod_template_images("spec", "template")),
+            *_owner_columns(),
+        ),
+    ),
+    Kind(
+        table="k8s_cronjobs", group="batch", version="v1", plural="cronjobs", kind="CronJob",
+        namespaced=True, area="workloads",
+        description="CronJobs with schedule, suspension and last run times.",
+        columns=(
+            col("schedule", "text", at("spec", "schedule")),
+            col("time_zone", "text", at("spec", "timeZone")),
+            col("suspend", "boolean", flag(at("spec", "suspend"))),
+            col("concurrency_policy", "text", at("spec", "concurrencyPolicy")),
+            col("active_jobs", "integer", length_of(at("status", "active"))),
+            col("last_schedule_time", "timestamptz", at("status", "lastScheduleTime")),
+            col("last_successful_time", "timestamptz", at("status", "lastSuccessfulTime")),
+            col("images", "text[]", pod_template_images("spec", "jobTemplate", "spec", "template")),
+        ),
+    ),
+    Kind(
+        table="k8s_endpointslices", group="discovery.k8s.io", version="v1", plural="endpointslices",
+        kind="EndpointSlice", namespaced=True, area="networking",
+        description="EndpointSlices with their service, address type and endpoint counts.",
+        columns=(
+            col("service_name", "text", label("kubernetes.io/service-name")),
+            col("address_type", "text", at("addressType")),
+            col("endpoint_count", "integer", length_of(at("endpoints"))),
+            col("ready_endpoint_count", "integer", endpoints_ready),
+            col("addresses", "text[]", flattened(at("endpoints"), "addresses")),
+            col("ports", "jsonb", as_json(at("ports"))),
+        ),
+    ),
+    Kind(
+        table="k8s_ingresses", group="networking.k8s.io", version="v1", plural="ingresses", kind="Ingress",
+        namespaced=True, area="networking",
+        description="Ingresses with class, hosts, TLS hosts and rules.",
+        columns=(
+            col("ingress_class", "text", at("spec", "ingressClassName")),
+            col("hosts", "text[]", field_of_each(at("spec", "rules"), "host")),
+            col("tls_hosts", "text[]", flattened(at("spec", "tls"), "hosts")),
+            col("load_balancer_ingress", "jsonb", as_json(at("status", "loadBalancer", "ingress"))),
+            col("default_backend", "jsonb", as_json(at("spec", "defaultBackend"))),
+            col("rules", "jsonb", as_json(at("spec", "rules"))),
+        ),
+    ),
+    Kind(
+        table="k8s_ingressclasses", group="networking.k8s.io", version="v1", plural="ingressclasses",
+        kind="IngressClass", namespaced=False, area="networking",
+        description="IngressClasses with their controller and which one is the default.",
+        columns=(
+            col("controller", "text", at("spec", "controller")),
+            col("is_default", "boolean", annotation_true("ingressclass.kubernetes.io/is-default-class")),
+            col("parameters", "jsonb", as_json(at("spec", "parameters"))),
+        ),
+    ),
+    Kind(
+        table="k8s_networkpolicies", group="networking.k8s.io", version="v1", plural="networkpolicies",
+        kind="NetworkPolicy", namespaced=True, area="networking",
+        description="NetworkPolicies with their pod selector, policy types and rules.",
+        columns=(
+            col("pod_selector", "jsonb", as_json(at("spec", "podSelector"))),
+            col("policy_types", "text[]", at("spec", "policyTypes")),
+            col("ingress_rule_count", "integer", length_of(at("spec", "ingress"))),
+            col("egress_rule_count", "integer", length_of(at("spec", "egress"))),
+            col("ingress", "jsonb", as_json(at("spec", "ingress"))),
+            col("egress", "jsonb", as_json(at("spec", "egress"))),
+        ),
+    ),
+    _CONFIGMAPS,
+    _SECRETS,
+    Kind(
+        table="k8s_serviceaccounts", group="", version="v1", plural="serviceaccounts", kind="ServiceAccount",
+        namespaced=True, area="rbac",
+        description="ServiceAccounts with token automounting and pull secrets.",
+        columns=(
+            col("automount_token", "boolean", at("automountServiceAccountToken"), "NULL: the default (true)."),
+            col("secret_names", "text[]", field_of_each(at("secrets"), "name")),
+            col("image_pull_secrets", "text[]", field_of_each(at("imagePullSecrets"), "name")),
+        ),
+    ),
+    Kind(
+        table="k8s_roles", group="rbac.authorization.k8s.io", version="v1", plural="roles", kind="Role",
+        namespaced=True, area="rbac",
+        description="Roles with their rules.",
+        columns=(
+            col("rule_count", "integer", length_of(at("rules"))),
+            col("rules", "jsonb", as_json(at("rules"))),
+        ),
+    ),
+    Kind(
+        table="k8s_rolebindings", group="rbac.authorization.k8s.io", version="v1", plural="rolebindings",
+        kind="RoleBinding", namespaced=True, area="rbac",
+        description="RoleBindings: which subjects get which role in a namespace.",
+        columns=_rbac_binding_columns(),
+    ),
+    Kind(
+        table="k8s_clusterroles", group="rbac.authorization.k8s.io", version="v1", plural="clusterroles",
+        kind="ClusterRole", namespaced=False, area="rbac",
+        description="ClusterRoles with their rules and aggregation.",
+        columns=(
+            col("rule_count", "integer", length_of(at("rules"))),
+            col("rules", "jsonb", as_json(at("rules"))),
+            col("aggregation_rule", "jsonb", as_json(at("aggregationRule"))),
+        ),
+    ),
+    Kind(
+        table="k8s_clusterrolebindings", group="rbac.authorization.k8s.io", version="v1",
+        plural="clusterrolebindings", kind="ClusterRoleBinding", namespaced=False, area="rbac",
+        description="ClusterRoleBindings: which subjects get which cluster role.",
+        columns=_rbac_binding_columns(),
+    ),
+    Kind(
+        table="k8s_persistentvolumes", group="", version="v1", plural="persistentvolumes",
+        kind="PersistentVolume", namespaced=False, area="storage",
+        description="PersistentVolumes with capacity, phase, class and the claim they are bound to.",
+        columns=(
+            col("phase", "text", at("status", "phase")),
+            col("capacity_bytes", "bigint", whole_quantity("spec", "capacity", "storage")),
+            col("access_modes", "text[]", at("spec", "accessModes")),
+            col("reclaim_policy", "text", at("spec", "persistentVolumeReclaimPolicy")),
+            col("storage_class", "text", at("spec", "storageClassName")),
+            col("volume_mode", "text", at("spec", "volumeMode")),
+            col("claim_namespace", "text", at("spec", "claimRef", "namespace")),
+            col("claim_name", "text", at("spec", "claimRef", "name")),
+            col("csi_driver", "text", at("spec", "csi", "driver")),
+        ),
+    ),
+    Kind(
+        table="k8s_persistentvolumeclaims", group="", version="v1", plural="persistentvolumeclaims",
+        kind="PersistentVolumeClaim", namespaced=True, area="storage",
+        description="PersistentVolumeClaims with requested and bound capacity, class and volume.",
+        columns=(
+            col("phase", "text", at("status", "phase")),
+            col("storage_class", "text", at("spec", "storageClassName")),
+            col("volume_name", "text", at("spec", "volumeName")),
+            col("requested_bytes", "bigint", whole_quantity("spec", "resources", "requests", "storage")),
+            col("capacity_bytes", "bigint", whole_quantity("status", "capacity", "storage")),
+            col("access_modes", "text[]", at("spec", "accessModes")),
+            col("volume_mode", "text", at("spec", "volumeMode")),
+        ),
+    ),
+    Kind(
+        table="k8s_storageclasses", group="storage.k8s.io", version="v1", plural="storageclasses",
+        kind="StorageClass", namespaced=False, area="storage",
+        description="StorageClasses with provisioner, policies and which one is the default.",
+        columns=(
+            col("provisioner", "text", at("provisioner")),
+            col("reclaim_policy", "text", at("reclaimPolicy")),
+            col("volume_binding_mode", "text", at("volumeBindingMode")),
+            col("allow_volume_expansion", "boolean", flag(at("allowVolumeExpansion"))),
+            col("is_default", "boolean", annotation_true("storageclass.kubernetes.io/is-default-class")),
+            col("parameters", "jsonb", as_json(at("parameters"))),
+        ),
+    ),
+    Kind(
+        table="k8s_poddisruptionbudgets", group="policy", version="v1", plural="poddisruptionbudgets",
+        kind="PodDisruptionBudget", namespaced=True, area="workloads",
+        description="PodDisruptionBudgets with their bounds and how many disruptions are allowed now.",
+        columns=(
+            col("min_available", "text", as_text(at("spec", "minAvailable")), "Count or percentage."),
+            col("max_unavailable", "text", as_text(at("spec", "maxUnavailable")), "Count or percentage."),
+            col("current_healthy", "integer", at("status", "currentHealthy")),
+            col("desired_healthy", "integer", at("status", "desiredHealthy")),
+            col("disruptions_allowed", "integer", at("status", "disruptionsAllowed")),
+            col("expected_pods", "integer", at("status", "expectedPods")),
+            col("selector", "jsonb", as_json(at("spec", "selector"))),
+        ),
+    ),
+    Kind(
+        table="k8s_horizontalpodautoscalers", group="autoscaling", version="v2",
+        plural="horizontalpodautoscalers", kind="HorizontalPodAutoscaler", namespaced=True, area="workloads",
+        description="HorizontalPodAutoscalers with their target, bounds and current replicas.",
+        columns=(
+            col("target_kind", "text", at("spec", "scaleTargetRef", "kind")),
+            col("target_name", "text", at("spec", "scaleTargetRef", "name")),
+            col("min_replicas", "integer", at("spec", "minReplicas")),
+            col("max_replicas", "integer", at("spec", "maxReplicas")),
+            col("current_replicas", "integer", at("status", "currentReplicas")),
+            col("desired_replicas", "integer", at("status", "desiredReplicas")),
+            col("metrics", "jsonb", as_json(at("spec", "metrics"))),
+        ),
+    ),
+    Kind(
+        table="k8s_resourcequotas", group="", version="v1", plural="resourcequotas", kind="ResourceQuota",
+        namespaced=True, area="config",
+        description="ResourceQuotas with hard limits and current use.",
+        columns=(
+            col("hard", "jsonb", as_json(at("status", "hard")), "Enforced limits (status.hard)."),
+            col("used", "jsonb", as_json(at("status", "used"))),
+            col("spec_hard", "jsonb", as_json(at("spec", "hard"))),
+            col("scopes", "text[]", at("spec", "scopes")),
+        ),
+    ),
+    Kind(
+        table="k8s_limitranges", group="", version="v1", plural="limitranges", kind="LimitRange",
+        namespaced=True, area="config",
+        description="LimitRanges with their defaults and bounds per type.",
+        columns=(
+            col("limit_types", "text[]", field_of_each(at("spec", "limits"), "type")),
+            col("limits", "jsonb", as_json(at("spec", "limits"))),
+        ),
+    ),
+    Kind(
+        table="k8s_validatingwebhookconfigurations", group="admissionregistration.k8s.io", version="v1",
+        plural="validatingwebhookconfigurations", kind="ValidatingWebhookConfiguration",
+        namespaced=False, area="extensions",
+        description="Validating admission webhooks: names, failure policies and the services they call.",
+        columns=_webhook_columns(),
+    ),
+    Kind(
+        table="k8s_mutatingwebhookconfigurations", group="admissionregistration.k8s.io", version="v1",
+        plural="mutatingwebhookconfigurations", kind="MutatingWebhookConfiguration",
+        namespaced=False, area="extensions",
+        description="Mutating admission webhooks: names, failure policies and the services they call.",
+        columns=_webhook_columns(),
+    ),
+)
+
+KINDS_BY_TABLE = {k.table: k for k in KINDS}
+
+
+def with_options(kinds: tuple[Kind, ...], *, configmap_values: bool = False) -> tuple[Kind, ...]:
+    """The kinds as configured: ConfigMap values are kept only when the user turned that on."""
+    if not configmap_values:
+        return kinds
+    return tuple(
+        replace(k, redact=configmap_redactor(keep_values=True)) if k.table == _CONFIGMAPS.table else k
+        for k in kinds
+    )
+
+
+# ---------------------------------------------------------------------------
+# Custom resources: one table for every instance of every CRD (not a KINDS entry: one asset
+# lists all CRDs; see k8s_assets/custom_resources.py). Per-CRD kinds are derived from this one
+# with the CRD's group, storage version, plural, kind and scope.
+
+CUSTOM_RESOURCE_COLUMNS = ("namespace", "group", "version", "kind", "plural", "scope")
+
+
+def custom_resource_kind(group: str, version: str, plural: str, kind: str, namespaced: bool) -> Kind:
+    """The Kind that lists one CRD's instances into k8s_custom_resources."""
+    scope = "Namespaced" if namespaced else "Cluster"
+    return Kind(
+        table="k8s_custom_resources", group=group, version=version, plural=plural, kind=kind,
+        namespaced=False,  # the table's namespace is a nullable typed column: it holds both scopes
+        area="extensions",
+        description="Every instance of every CustomResourceDefinition, listed at its storage version.",
+        columns=(
+            col("namespace", "text", at("metadata", "namespace"), "NULL for cluster-scoped resources."),
+            col("group", "text", lambda o: group, "spec.group of the CRD."),
+            col("version", "text", lambda o: version, "The version listed: the CRD's storage version."),
+            col("kind", "text", lambda o: kind, "spec.names.kind of the CRD."),
+            col("plural", "text", lambda o: plural, "spec.names.plural of the CRD (never guessed)."),
+            col("scope", "text", lambda o: scope, "Namespaced or Cluster."),
+            col("spec", "jsonb", as_json(at("spec"))),
+            col("status", "jsonb", as_json(at("status"))),
+        ),
+    )
+
+
+CUSTOM_RESOURCES = replace(custom_resource_kind("", "v1", "customresources", "CustomResource", True),
+                           after_merge="custom_resource_views.sql")
+KINDS_BY_TABLE[CUSTOM_RESOURCES.table] = CUSTOM_RESOURCES

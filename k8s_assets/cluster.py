@@ -58,7 +58,11 @@ def identity_from(kube_system_uid: str | None, server: str) -> ClusterIdentity:
 
 def describe_cluster(api: k8s_client.ApiClient, context: KubeContext, timeout: float) -> pd.DataFrame:
     """One row for k8s_clusters: identity, version and where it was reached from."""
-    status, version, body = get_json(api, "/version", timeout=timeout)
+    try:
+        status, version, body = get_json(api, "/version", timeout=timeout)
+    except ListingError as e:
+        raise ClusterUnreachable(f"context {context.name!r}: the API server at {context.server} did not answer: "
+                                 f"{e}") from e
     if version is None:
         message, _ = _status_message(status, body)
         raise ClusterUnreachable(f"context {context.name!r}: GET /version answered HTTP {status}: {message}",

@@ -40,6 +40,7 @@ class Settings:
     request_timeout: float
     max_concurrent_syncs: int
     schedule: str
+    configmap_values: bool = False  # K8S_ASSETS_CONFIGMAP_VALUES: store ConfigMap values, not only keys and sizes
 
     @property
     def kubeconfig_env(self) -> str:
@@ -68,6 +69,7 @@ KEYS = (
     "K8S_ASSETS_REQUEST_TIMEOUT",
     "K8S_ASSETS_MAX_CONCURRENT_SYNCS",
     "K8S_ASSETS_SCHEDULE",
+    "K8S_ASSETS_CONFIGMAP_VALUES",
 )
 
 
@@ -115,6 +117,15 @@ def _database_url(value: str | None) -> str | None:
     return value
 
 
+def _boolean(key: str, value: str) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ConfigError(key, f"expected true or false, got {value!r}")
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     values = {**_read_config_file(environ), **{k: environ[k] for k in KEYS if environ.get(k)}}
@@ -126,6 +137,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         kinds = catalog.select_kinds(_split(values.get("K8S_ASSETS_RESOURCES")))
     except ValueError as e:
         raise ConfigError("K8S_ASSETS_RESOURCES", str(e)) from None
+    configmap_values = _boolean("K8S_ASSETS_CONFIGMAP_VALUES", values.get("K8S_ASSETS_CONFIGMAP_VALUES", "false"))
+    kinds = catalog.with_options(kinds, configmap_values=configmap_values)
     schedule = values.get("K8S_ASSETS_SCHEDULE", "0 * * * *")
     if len(schedule.split()) != 5:
         raise ConfigError("K8S_ASSETS_SCHEDULE", f"expected a five-field cron expression, got {schedule!r}")
@@ -144,6 +157,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             _positive("K8S_ASSETS_MAX_CONCURRENT_SYNCS", values.get("K8S_ASSETS_MAX_CONCURRENT_SYNCS", "4"), int)
         ),
         schedule=schedule,
+        configmap_values=configmap_values,
     )
 
 

@@ -7,13 +7,16 @@ it; it listens on a Unix socket only.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import logging
+import os
 import re
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -56,6 +59,21 @@ def database_url(settings) -> str:
 
 def connect(url: str, **kwargs) -> psycopg.Connection:
     return psycopg.connect(url, **kwargs)
+
+
+@functools.cache
+def _pool(url: str, pid: int) -> ConnectionPool:
+    # One small pool per process: a sync runs dozens of steps, each of which would otherwise
+    # open its own connection. check_connection replaces connections the server dropped.
+    pool = ConnectionPool(url, min_size=1, max_size=4, open=True, check=ConnectionPool.check_connection,
+                          name=f"k8s-assets-{pid}")
+    atexit.register(pool.close)
+    return pool
+
+
+def pooled_connection(url: str):
+    """A connection from this process's pool: commits on a clean exit, rolls back on error."""
+    return _pool(url, os.getpid()).connection()
 
 
 def migration_files() -> list[tuple[int, Path]]:

@@ -6,7 +6,9 @@ passed as ``dg.EnvVar`` so the UI shows the variable's name, never its value.
 """
 
 
+import functools
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import dagster as dg
@@ -15,6 +17,15 @@ from kubernetes import client as k8s_client
 
 from k8s_assets import database
 from k8s_assets.config import ConfigError, KubeContext, Settings, kube_contexts
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_api_client(kubeconfig: tuple[Path, ...], context_name: str) -> k8s_client.ApiClient:
+    """One client per context per process: its connection pool (and TLS sessions) serve every
+    kind of a sync. Expiring credentials are refreshed by the client's own hook."""
+    from k8s_assets.extraction import api_client
+
+    return api_client(kubeconfig, context_name)
 
 
 class KubernetesResource(dg.ConfigurableResource):
@@ -41,9 +52,7 @@ class KubernetesResource(dg.ConfigurableResource):
         raise ConfigError("KUBECONFIG", f"no context named {name!r} in {self.kubeconfig or '~/.kube/config'}")
 
     def api_client(self, context_name: str) -> k8s_client.ApiClient:
-        from k8s_assets.extraction import api_client
-
-        return api_client(self.kubeconfig_paths, context_name)
+        return _cached_api_client(self.kubeconfig_paths, context_name)
 
 
 class PostgresResource(dg.ConfigurableResource):
@@ -62,5 +71,6 @@ class PostgresResource(dg.ConfigurableResource):
         database.ensure_migrated(url)
         return url
 
-    def connect(self) -> psycopg.Connection:
-        return database.connect(self.resolved_url())
+    def connect(self) -> AbstractContextManager[psycopg.Connection]:
+        """``with postgres.connect() as conn``: a pooled connection, committed on a clean exit."""
+        return database.pooled_connection(self.resolved_url())

@@ -1,0 +1,82 @@
+"""Coverage checks: a kind that used to be visible must not silently become forbidden.
+
+``k8s_sync_coverage`` keeps, per cluster and kind, the status of the last listing and
+``last_complete_at``, the last time it was listed completely. A row that is ``forbidden`` now
+but has a ``last_complete_at`` was visible before: RBAC was narrowed, the stored rows are
+stale from then on, and the check fails with severity ERROR naming the clusters. A kind that
+was never visible is not a regression and passes (the coverage row still says forbidden).
+Custom resources are checked per CRD (``k8s_custom_resources:<plural>.<group>`` rows).
+"""
+
+
+import dagster as dg
+
+from k8s_assets.resources import PostgresResource
+
+CHECK_NAME = "visible_kind_not_forbidden"
+
+LOST_VISIBILITY = """
+SELECT v.kind, coalesce(x.context_name, v.context_name), v.last_complete_at, v.synced_at, v.message
+FROM k8s_sync_coverage v
+LEFT JOIN k8s_clusters x ON x.cluster_uid = v.cluster_uid
+WHERE (v.kind = %(kind)s OR v.kind LIKE %(prefix)s)
+  AND (%(context)s::text IS NULL
+       OR v.cluster_uid = (SELECT cluster_uid FROM k8s_cluster_contexts WHERE context_name = %(context)s))
+  AND v.status = 'forbidden' AND v.last_complete_at IS NOT NULL
+ORDER BY 2, 1
+"""
+
+COUNTS = """
+SELECT count(*) FILTER (WHERE status = 'complete'), count(*) FILTER (WHERE status = 'forbidden'),
+       count(*) FILTER (WHERE status = 'not_served'), count(*) FILTER (WHERE status = 'failed')
+FROM k8s_sync_coverage
+WHERE (kind = %(kind)s OR kind LIKE %(prefix)s)
+  AND (%(context)s::text IS NULL
+       OR cluster_uid = (SELECT cluster_uid FROM k8s_cluster_contexts WHERE context_name = %(context)s))
+"""
+
+
+def evaluate(conn, table: str, context_name: str | None = None) -> dg.AssetCheckResult:
+    """The check for one kind table, for one context's cluster (None: every cluster)."""
+    params = {"kind": table, "prefix": table.replace("_", r"\_") + ":%", "context": context_name}
+    lost = conn.execute(LOST_VISIBILITY, params).fetchall()
+    complete, forbidden, not_served, failed = conn.execute(COUNTS, params).fetchone()
+    metadata = {"complete": complete, "forbidden": forbidden, "not_served": not_served, "failed": failed}
+    if lost:
+        metadata["lost_visibility"] = dg.MetadataValue.md("\n".join(
+            f"- `{kind}` in `{context}`: forbidden since {synced_at:%Y-%m-%d %H:%M:%S}, last complete "
+            f"{last_complete:%Y-%m-%d %H:%M:%S}" for kind, context, last_complete, synced_at, _ in lost))
+    return dg.AssetCheckResult(
+        asset_key=dg.AssetKey(table),
+        check_name=CHECK_NAME,
+        passed=not lost,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=(f"{len(lost)} cluster/kind pair(s) that were visible are now forbidden" if lost
+                     else "no kind lost visibility"),
+    )
+
+
+def build_coverage_check(table: str, partitions_def: dg.PartitionsDefinition | None = None
+                         ) -> dg.AssetChecksDefinition:
+    """The check of one kind asset, for the partition's cluster: its own step, so a failing kind
+    elsewhere in the run never stops it."""
+    spec = dg.AssetCheckSpec(
+        CHECK_NAME, asset=table, blocking=False, partitions_def=partitions_def,
+        description="Fails when a kind listed completely before is now forbidden (RBAC narrowed): "
+                    "its stored rows are kept but no longer current.",
+    )
+
+    @dg.multi_asset_check(specs=[spec], name=f"{table}_coverage",
+                          description=f"Did {table} lose visibility (visible before, forbidden now)?")
+    def coverage_check(context: dg.AssetCheckExecutionContext, postgres: PostgresResource):
+        partition = context.partition_key if partitions_def is not None else None
+        with postgres.connect() as conn:
+            yield evaluate(conn, table, partition)
+
+    return coverage_check
+
+
+def build_coverage_checks(tables: list[str], partitions_def: dg.PartitionsDefinition | None = None
+                          ) -> list[dg.AssetChecksDefinition]:
+    return [build_coverage_check(table, partitions_def) for table in tables]

@@ -1,0 +1,70 @@
+"""The ``k8s_container_images`` asset: which image every container of every workload runs.
+
+Derived in PostgreSQL from the stored pods and pod templates of one cluster (no API calls):
+one row per cluster, namespace, workload, container and image, the workload found through the
+owner chain (pod -> ReplicaSet -> Deployment, pod -> Job -> CronJob), with registry,
+repository, tag and digest split out by ``k8s_assets_parse_image`` (sql/005_images_and_views.sql).
+The cluster's rows are replaced in one transaction (sql/images/rebuild.sql).
+"""
+
+
+import time
+
+import dagster as dg
+
+from k8s_assets.catalog import Kind
+from k8s_assets.database import sql_text
+from k8s_assets.io_manager import CLUSTERS_TABLE
+from k8s_assets.kind_assets import ASSET_KINDS, SYNC_POOL
+from k8s_assets.resources import PostgresResource
+
+IMAGES_TABLE = "k8s_container_images"
+# Tables the rebuild reads; each selected one becomes an upstream dependency.
+SOURCE_TABLES = ("k8s_pods", "k8s_deployments", "k8s_replicasets", "k8s_statefulsets", "k8s_daemonsets",
+                 "k8s_jobs", "k8s_cronjobs")
+
+CLUSTER_UID_OF_CONTEXT = "SELECT cluster_uid FROM k8s_cluster_contexts WHERE context_name = %s"
+
+
+def rebuild_images(postgres: PostgresResource, cluster_uid: str) -> dict:
+    with postgres.connect() as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s::text))", (IMAGES_TABLE, cluster_uid))
+        deleted = conn.execute("DELETE FROM k8s_container_images WHERE cluster_uid = %s", (cluster_uid,)).rowcount
+        inserted = conn.execute(sql_text("images/rebuild.sql"), {"cluster_uid": cluster_uid}).rowcount
+        images, registries = conn.execute(
+            "SELECT count(DISTINCT image), count(DISTINCT registry) FROM k8s_container_images WHERE cluster_uid = %s",
+            (cluster_uid,)).fetchone()
+    return {"dagster/row_count": inserted, "replaced_rows": deleted, "distinct_images": images,
+            "registries": registries}
+
+
+def build_images_asset(kinds: tuple[Kind, ...], partitions_def: dg.PartitionsDefinition,
+                       retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
+    selected = {k.table for k in kinds}
+
+    @dg.asset(
+        name=IMAGES_TABLE,
+        partitions_def=partitions_def,
+        group_name="workloads",
+        kinds={"postgres"},
+        pool=SYNC_POOL,
+        retry_policy=retry_policy,
+        deps=[CLUSTERS_TABLE, *(t for t in SOURCE_TABLES if t in selected)],
+        description=(
+            "One row per cluster, namespace, workload, container and image, from pods (through their owner "
+            "chain) and pod templates, with registry, repository, tag and digest split out. Derived in "
+            "PostgreSQL from the stored rows; the cluster's rows are replaced on each run."
+        ),
+        metadata={"k8s_assets/table": IMAGES_TABLE},
+    )
+    def k8s_container_images(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+        started = time.monotonic()
+        with postgres.connect() as conn:
+            row = conn.execute(CLUSTER_UID_OF_CONTEXT, (context.partition_key,)).fetchone()
+        if row is None:
+            raise dg.Failure(f"no cluster for context {context.partition_key!r}: materialize k8s_clusters first")
+        metadata = rebuild_images(postgres, str(row[0]))
+        metadata["rebuild_seconds"] = round(time.monotonic() - started, 3)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return k8s_container_images
