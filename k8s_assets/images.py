@@ -15,7 +15,7 @@ import dagster as dg
 from k8s_assets.catalog import Kind
 from k8s_assets.database import sql_text
 from k8s_assets.io_manager import CLUSTERS_TABLE
-from k8s_assets.kind_assets import ASSET_KINDS, SYNC_POOL
+from k8s_assets.kind_assets import SYNC_POOL
 from k8s_assets.resources import PostgresResource
 
 IMAGES_TABLE = "k8s_container_images"
@@ -23,17 +23,13 @@ IMAGES_TABLE = "k8s_container_images"
 SOURCE_TABLES = ("k8s_pods", "k8s_deployments", "k8s_replicasets", "k8s_statefulsets", "k8s_daemonsets",
                  "k8s_jobs", "k8s_cronjobs")
 
-CLUSTER_UID_OF_CONTEXT = "SELECT cluster_uid FROM k8s_cluster_contexts WHERE context_name = %s"
-
-
 def rebuild_images(postgres: PostgresResource, cluster_uid: str) -> dict:
     with postgres.connect() as conn, conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s::text))", (IMAGES_TABLE, cluster_uid))
-        deleted = conn.execute("DELETE FROM k8s_container_images WHERE cluster_uid = %s", (cluster_uid,)).rowcount
-        inserted = conn.execute(sql_text("images/rebuild.sql"), {"cluster_uid": cluster_uid}).rowcount
-        images, registries = conn.execute(
-            "SELECT count(DISTINCT image), count(DISTINCT registry) FROM k8s_container_images WHERE cluster_uid = %s",
-            (cluster_uid,)).fetchone()
+        params = {"cluster_uid": cluster_uid}
+        conn.execute(sql_text("images/lock.sql"), params)
+        deleted = conn.execute(sql_text("images/delete_cluster.sql"), params).rowcount
+        inserted = conn.execute(sql_text("images/rebuild.sql"), params).rowcount
+        images, registries = conn.execute(sql_text("images/summary.sql"), params).fetchone()
     return {"dagster/row_count": inserted, "replaced_rows": deleted, "distinct_images": images,
             "registries": registries}
 
@@ -60,7 +56,8 @@ def build_images_asset(kinds: tuple[Kind, ...], partitions_def: dg.PartitionsDef
     def k8s_container_images(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
         started = time.monotonic()
         with postgres.connect() as conn:
-            row = conn.execute(CLUSTER_UID_OF_CONTEXT, (context.partition_key,)).fetchone()
+            row = conn.execute(sql_text("merge/cluster_of_context.sql"),
+                               {"context_name": context.partition_key}).fetchone()
         if row is None:
             raise dg.Failure(f"no cluster for context {context.partition_key!r}: materialize k8s_clusters first")
         metadata = rebuild_images(postgres, str(row[0]))

@@ -5,6 +5,8 @@ partition's cluster and returns a DataFrame; the IO manager merges it. What the 
 saw travels as output metadata, so a forbidden or unserved kind keeps its rows and says so.
 """
 
+from dataclasses import replace
+
 import dagster as dg
 import pandas as pd
 
@@ -12,6 +14,7 @@ from k8s_assets import catalog
 from k8s_assets.catalog import Kind
 from k8s_assets.cluster import CLUSTER_COLUMNS, describe_cluster
 from k8s_assets.config import ConfigError
+from k8s_assets.discovery import cached_discovery
 from k8s_assets.extraction import (
     ListingError,
     ListingForbidden,
@@ -86,6 +89,17 @@ def build_cluster_asset(partitions_def: dg.PartitionsDefinition,
 
     return k8s_clusters
 
+def served_version(context: dg.AssetExecutionContext, api, kind: Kind, context_name: str,
+                   timeout: float) -> str | None:
+    """The version the cluster serves this kind at (discovery, once per context per run), or None."""
+    try:
+        discovery = cached_discovery(api, (context_name, context.run.run_id), timeout)
+    except ListingError as e:  # discovery unreadable: list at the catalog's version and see
+        context.log.warning(f"API discovery of {context_name!r} failed ({e}); listing {kind.resource} "
+                            f"at {kind.api_version}")
+        return kind.version
+    return discovery.version_for(kind)
+
 def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
                      retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     @dg.asset(
@@ -108,7 +122,14 @@ def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
         common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
         try:
             api = kubernetes.api_client(context_name)
-            listing = list_kind(api, kind, cluster_uid, context_name, page_size=kubernetes.page_size,
+            version = served_version(context, api, kind, context_name, kubernetes.request_timeout)
+            if version is None:
+                message = f"{kind.resource} is not served by this cluster (API discovery)"
+                context.log.info(f"{message}; skipped in {context_name!r}")
+                return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served",
+                                                               LISTED: 0, LISTING_MESSAGE: message})
+            listed_kind = kind if version == kind.version else replace(kind, version=version)
+            listing = list_kind(api, listed_kind, cluster_uid, context_name, page_size=kubernetes.page_size,
                                 timeout=kubernetes.request_timeout, progress=context.log.info)
         except ListingForbidden as e:
             context.log.warning(f"{kind.resource} is not visible in {context_name!r}; its rows are kept. {e}")
@@ -129,6 +150,7 @@ def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
                 **common,
                 LISTING_STATUS: "complete",
                 LISTED: listing.count,
+                "api_version": listed_kind.api_version,
                 "pages": listing.pages,
                 "list_restarts": listing.restarts,
                 RESOURCE_VERSION: listing.resource_version or "",

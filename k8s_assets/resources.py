@@ -16,7 +16,7 @@ import psycopg
 from kubernetes import client as k8s_client
 
 from k8s_assets import database
-from k8s_assets.config import ConfigError, KubeContext, Settings, kube_contexts
+from k8s_assets.config import ConfigError, KubeContext, contexts_in
 
 
 @functools.lru_cache(maxsize=64)
@@ -41,12 +41,7 @@ class KubernetesResource(dg.ConfigurableResource):
         return tuple(Path(p).expanduser() for p in value.split(os.pathsep) if p)
 
     def context(self, name: str) -> KubeContext:
-        settings = Settings(
-            kubeconfig=self.kubeconfig_paths, database_url=None, context_patterns=(name,), kinds=(),
-            home=Path("."), page_size=self.page_size, request_timeout=self.request_timeout,
-            max_concurrent_syncs=1, schedule="0 * * * *",
-        )
-        for ctx in kube_contexts(settings):
+        for ctx in contexts_in(self.kubeconfig_paths):
             if ctx.name == name:
                 return ctx
         raise ConfigError("KUBECONFIG", f"no context named {name!r} in {self.kubeconfig or '~/.kube/config'}")

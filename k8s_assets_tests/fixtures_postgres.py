@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -32,12 +33,15 @@ def skip_or_fail(reason: str):
 
 
 def _with_database(url: str, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
+    """The same server URL with another database: what K8S_ASSETS_DATABASE_URL takes."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("test database URLs must be postgresql:// URLs")
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
 
 
-def _fresh_database(server_url: str) -> str:
+def fresh_database(server_url: str) -> str:
+    """A new, empty database on that server, as a postgresql:// URL."""
     name = f"k8s_assets_test_{os.getpid()}_{next(_database_numbers)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
@@ -82,7 +86,7 @@ def database_url(embedded_server_url) -> str:
     """A new, empty database on the default server, migrated."""
     from k8s_assets.database import migrate
 
-    url = _fresh_database(embedded_server_url)
+    url = fresh_database(embedded_server_url)
     migrate(url)
     return url
 
@@ -93,7 +97,7 @@ def any_database_url(request) -> str:
     from k8s_assets.database import migrate
 
     server = request.getfixturevalue("embedded_server_url" if request.param == "embedded-18" else "debian15_server_url")
-    url = _fresh_database(server)
+    url = fresh_database(server)
     migrate(url)
     return url
 

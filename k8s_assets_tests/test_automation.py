@@ -1,0 +1,321 @@
+"""Operating the pipeline in Dagster: the schedule, new and removed contexts, pools, retries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+import pytest
+import yaml
+
+from k8s_assets.automation import CONTEXT_TAG, SCHEDULE_NAME
+from k8s_assets.definitions import RETRY_POLICY, SYNC_JOB
+from k8s_assets.kind_assets import SYNC_POOL
+from k8s_assets_tests.pipeline import definitions, sync
+
+REPO = Path(__file__).resolve().parent.parent
+TICK = dt.datetime(2026, 1, 5, 13, 0, tzinfo=dt.timezone.utc)
+ZERO_DELAY = dg.RetryPolicy(max_retries=3, delay=0)
+
+
+def write_kubeconfig(path: Path, contexts: list[str]) -> Path:
+    """A kubeconfig whose contexts point nowhere: enough to load definitions and evaluate schedules."""
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": c, "cluster": {"server": "https://127.0.0.1:1"}} for c in contexts],
+        "users": [{"name": c, "user": {"token": "t"}} for c in contexts],
+        "contexts": [{"name": c, "context": {"cluster": c, "user": c}} for c in contexts],
+        "current-context": contexts[0] if contexts else "",
+    }))
+    return path
+
+
+def evaluate(defs: dg.Definitions, instance: dg.DagsterInstance | None = None, when: dt.datetime = TICK):
+    repository = defs.get_repository_def()
+    schedule = repository.get_schedule_def(SCHEDULE_NAME)
+    with dg.build_schedule_context(instance=instance, scheduled_execution_time=when,
+                                   repository_def=repository) as context:
+        return schedule.evaluate_tick(context)
+
+
+def requested(defs: dg.Definitions, instance: dg.DagsterInstance | None = None) -> list[str]:
+    return [r.partition_key for r in evaluate(defs, instance).run_requests]
+
+
+# -- the schedule ---------------------------------------------------------------------------
+
+
+def test_schedule_requests_one_run_per_context(tmp_path):
+    contexts = ["dev", "staging", "prod"]
+    defs = definitions(write_kubeconfig(tmp_path / "kubeconfig", contexts), "postgresql://unused")
+    schedule = defs.get_repository_def().get_schedule_def(SCHEDULE_NAME)
+    assert schedule.cron_schedule == "0 * * * *"  # hourly by default
+    assert schedule.job_name == SYNC_JOB
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+
+    requests = evaluate(defs).run_requests
+    assert [r.partition_key for r in requests] == contexts
+    assert [r.run_key for r in requests] == [f"{c}:{TICK.isoformat()}" for c in contexts]
+    assert [r.tags[CONTEXT_TAG] for r in requests] == contexts
+    # Each request is a whole-context run of the sync job: every kind of one partition.
+    job = defs.resolve_job_def(SYNC_JOB)
+    assert set(job.partitions_def.get_partition_keys()) == set(contexts)
+    assert all(r.asset_selection is None and r.job_name in (None, SYNC_JOB) for r in requests)
+    # The next tick gets new run keys, so it is not deduplicated against this one.
+    later = evaluate(defs, when=TICK + dt.timedelta(hours=1)).run_requests
+    assert {r.run_key for r in later}.isdisjoint({r.run_key for r in requests})
+
+
+def test_schedule_cron_is_configurable(tmp_path):
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", ["dev"])
+    defs = definitions(kubeconfig, "postgresql://unused", resources_env={"K8S_ASSETS_SCHEDULE": "*/15 * * * *"})
+    assert defs.get_repository_def().get_schedule_def(SCHEDULE_NAME).cron_schedule == "*/15 * * * *"
+
+
+def test_no_context_skips_the_tick(tmp_path):
+    defs = definitions(write_kubeconfig(tmp_path / "kubeconfig", []), "postgresql://unused")
+    data = evaluate(defs)
+    assert not data.run_requests and "no kubeconfig context" in data.skip_message
+
+
+# -- new and removed contexts -------------------------------------------------------------
+
+
+@pytest.fixture
+def reload_code_location(monkeypatch):
+    """What a code-location reload does: import k8s_assets.definitions again, in a new environment."""
+    import k8s_assets.definitions as module
+
+    def reload(env: dict[str, str]) -> dg.Definitions:
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return importlib.reload(module).defs
+
+    yield reload
+    monkeypatch.undo()
+    importlib.reload(module)
+
+
+def test_context_added_to_kubeconfig_is_synced_after_a_reload(tmp_path, reload_code_location, capsys):
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", ["dev", "prod"])
+    env = {"KUBECONFIG": str(kubeconfig), "K8S_ASSETS_DATABASE_URL": "postgresql://unused"}
+    loaded = reload_code_location(env)
+    assert requested(loaded) == ["dev", "prod"]
+
+    # The user adds a context to the kubeconfig. Until the code location is reloaded it is
+    # not a partition, so the running code location's tick cannot request it (and says so).
+    write_kubeconfig(kubeconfig, ["dev", "prod", "edge"])
+    capsys.readouterr()
+    stale = evaluate(loaded)
+    assert [r.partition_key for r in stale.run_requests] == ["dev", "prod"]
+    # The tick's log (the UI shows it under the tick) names the context and the step to take.
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    assert any("edge" in line and "reload the code location" in line for line in warnings), warnings
+
+    # The documented step: reload the code location. The next tick syncs the new context.
+    reloaded = reload_code_location(env)
+    assert reloaded.resolve_job_def(SYNC_JOB).partitions_def.get_partition_keys() == ["dev", "prod", "edge"]
+    assert requested(reloaded) == ["dev", "prod", "edge"]
+
+
+def test_context_removed_from_kubeconfig_is_no_longer_synced(tmp_path, reload_code_location):
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", ["dev", "prod"])
+    env = {"KUBECONFIG": str(kubeconfig), "K8S_ASSETS_DATABASE_URL": "postgresql://unused"}
+    loaded = reload_code_location(env)
+    write_kubeconfig(kubeconfig, ["dev"])
+    # Even before a reload, the tick reads the kubeconfig and requests no run for "prod".
+    assert requested(loaded) == ["dev"]
+    # After a reload "prod" is no partition at all.
+    assert reload_code_location(env).resolve_job_def(SYNC_JOB).partitions_def.get_partition_keys() == ["dev"]
+
+
+# -- concurrency: the pool ------------------------------------------------------------------
+
+SYNC_IN_SUBPROCESS = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import dagster as dg
+    from k8s_assets_tests.pipeline import definitions, sync
+    kubeconfig, url, home, context = sys.argv[1:5]
+    defs = definitions(Path(kubeconfig), url, resources_env={"K8S_ASSETS_RESOURCES": "pods"})
+    with dg.DagsterInstance.from_config(home) as instance:
+        result = sync(defs, instance, context)
+    print("RUN_ID", result.run_id)
+    sys.exit(0 if result.success else 1)
+""")
+
+
+
+
+def instance_home(tmp_path: Path, default_limit: int | None) -> Path:
+    """A DAGSTER_HOME holding the repository's dagster.yaml (default_limit changed if asked)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    config = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    if default_limit is not None:
+        config["concurrency"]["pools"]["default_limit"] = default_limit
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return home
+
+
+def step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    starts, ends = {}, {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            starts[record.step_key] = record.timestamp
+        elif event.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+            ends[record.step_key] = record.timestamp
+    return {key: (starts[key], ends[key]) for key in starts}
+
+
+def test_repository_dagster_yaml_limits_the_sync_pool_to_4(tmp_path, database_url, monkeypatch):
+    monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", database_url)
+    with dg.DagsterInstance.from_config(str(instance_home(tmp_path, None))) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        pool_config = instance.get_concurrency_config().pool_config
+        assert pool_config.default_pool_limit == 4
+        assert pool_config.pool_granularity.value == "op"
+
+
+@pytest.mark.parametrize("limit", [1, 4])
+def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_simulator, tmp_path, database_url,
+                                                                   monkeypatch):
+    from k8s_assets.automation import ensure_pool
+    from k8s_assets.simulator import Fault
+
+    sim = fresh_simulator(clusters=("one", "two"))
+    for name in ("one", "two"):
+        sim[name].inject(Fault("slow", resource="pods", delay=1.5))
+    kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
+    home = instance_home(tmp_path, limit)
+    monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", database_url)
+    with dg.DagsterInstance.from_config(str(home)) as instance:  # creates Dagster's tables once
+        ensure_pool(instance, _NullLog())
+        assert instance.event_log_storage.get_concurrency_info(SYNC_POOL).slot_count == limit
+
+        env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(home)}
+        runs = [subprocess.Popen([sys.executable, "-c", SYNC_IN_SUBPROCESS, str(kubeconfig), database_url,
+                                  str(home), name], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True) for name in ("one", "two")]
+        outputs = [p.communicate(timeout=120)[0] for p in runs]
+        assert [p.returncode for p in runs] == [0, 0], outputs
+        run_ids = [next(line.split()[1] for line in out.splitlines() if line.startswith("RUN_ID")) for out in outputs]
+        one, two = (step_windows(instance, run_id) for run_id in run_ids)
+
+    defs = definitions(kubeconfig, database_url, resources_env={"K8S_ASSETS_RESOURCES": "pods"})
+    pooled = {a.op.name for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.op.pool == SYNC_POOL}
+    assert {"k8s_clusters", "k8s_pods"} <= pooled <= set(one) & set(two)
+    overlapping = [(a, b) for a, (s1, e1) in one.items() for b, (s2, e2) in two.items()
+                   if a in pooled and b in pooled and s1 < e2 and s2 < e1]
+    if limit == 1:
+        # One slot: no step of one cluster's run overlaps any step of the other's.
+        assert not overlapping, (one, two)
+        assert any("Step blocked by limit for pool k8s_cluster_sync" in out for out in outputs)
+    else:
+        # The control: with 4 slots the two slow listings do run at the same time.
+        assert ("k8s_pods", "k8s_pods") in overlapping, (one, two)
+
+
+class _NullLog:
+    def warning(self, message: str) -> None:
+        raise AssertionError(message)
+
+
+# -- retries --------------------------------------------------------------------------------
+
+
+def events_of(result: dg.ExecuteInProcessResult, event_type: dg.DagsterEventType) -> list:
+    return [e for e in result.all_events if e.event_type == event_type]
+
+
+def test_retry_policy_backs_off_exponentially_with_jitter(tmp_path):
+    assert RETRY_POLICY.max_retries == 3 and RETRY_POLICY.delay == 10
+    assert RETRY_POLICY.backoff == dg.Backoff.EXPONENTIAL and RETRY_POLICY.jitter == dg.Jitter.PLUS_MINUS
+    defs = definitions(write_kubeconfig(tmp_path / "kubeconfig", ["dev"]), "postgresql://unused",
+                       retry_policy=RETRY_POLICY)
+    syncing = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.op.pool == SYNC_POOL]
+    assert len(syncing) > 2 and all(a.op.retry_policy == RETRY_POLICY for a in syncing)
+
+
+def test_transient_api_failure_is_retried_by_dagster(fresh_simulator, tmp_path, database_url):
+    from k8s_assets.simulator import Fault
+
+    sim = fresh_simulator(clusters=("one",))
+    # Five 500s in a row outlast the client's own retries (5 requests per page), so the step
+    # fails once; Dagster's retry policy runs it again and the fault is gone.
+    sim["one"].inject(Fault("internal_error", resource="pods", times=5))
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url, retry_policy=ZERO_DELAY,
+                       resources_env={"K8S_ASSETS_RESOURCES": "pods"})
+    with dg.instance_for_test() as instance:
+        result = sync(defs, instance, "one")
+    assert result.success
+    assert [e.step_key for e in events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)] == ["k8s_pods"]
+    assert len(sim["one"].list("pods")) == \
+        psycopg.connect(database_url).execute("SELECT count(*) FROM k8s_pods").fetchone()[0]
+
+
+def test_dropped_database_connection_is_retried(fresh_simulator, tmp_path, database_url):
+    from k8s_assets.config import load_settings
+    from k8s_assets.definitions import build_definitions
+    from k8s_assets.io_manager import PostgresMergeIOManager
+    from k8s_assets.resources import KubernetesResource, PostgresResource
+
+    class DropsFirstConnection(PostgresResource):
+        def connect(self):
+            if not DROPPED:
+                DROPPED.append(True)
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+            return super().connect()
+
+    DROPPED: list[bool] = []
+    sim = fresh_simulator(clusters=("one",))
+    kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
+    settings = load_settings({"KUBECONFIG": str(kubeconfig), "K8S_ASSETS_RESOURCES": "pods"})
+    postgres = DropsFirstConnection(url=database_url)
+    defs = build_definitions(settings, retry_policy=ZERO_DELAY, resources={
+        "kubernetes": KubernetesResource(kubeconfig=str(kubeconfig)),
+        "postgres": postgres, "io_manager": PostgresMergeIOManager(postgres=postgres)})
+    with dg.instance_for_test() as instance:
+        result = sync(defs, instance, "one")
+    assert DROPPED and result.success
+    retried = events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
+    assert len(retried) == 1 and "server closed the connection" in str(retried[0].event_specific_data.error)
+
+
+@pytest.mark.parametrize("breakage", ["context_removed", "kubeconfig_not_yaml", "wrong_token"])
+def test_permanent_failures_fail_fast_with_a_clear_message(breakage, fresh_simulator, tmp_path, database_url):
+    sim = fresh_simulator(clusters=("one",))
+    kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
+    defs = definitions(kubeconfig, database_url, retry_policy=ZERO_DELAY,
+                       resources_env={"K8S_ASSETS_RESOURCES": "pods"})
+    config = yaml.safe_load(kubeconfig.read_text())
+    # The partition was loaded; then the kubeconfig changed under the running code location.
+    if breakage == "context_removed":
+        config["contexts"] = []
+        kubeconfig.write_text(yaml.safe_dump(config))
+        expected = "no context named 'one'"
+    elif breakage == "kubeconfig_not_yaml":
+        kubeconfig.write_text("clusters: [unclosed\n")
+        expected = "is not valid YAML"
+    else:
+        config["users"][0]["user"]["token"] = "not-the-token"
+        kubeconfig.write_text(yaml.safe_dump(config))
+        expected = "401"
+    with dg.instance_for_test() as instance:
+        result = sync(defs, instance, "one")
+    assert not result.success
+    assert not events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
+    (failure,) = events_of(result, dg.DagsterEventType.STEP_FAILURE)
+    assert failure.step_key == "k8s_clusters"
+    message = failure.event_specific_data.error.message
+    assert expected in message and "'one'" in message, message

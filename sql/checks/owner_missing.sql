@@ -1,0 +1,1 @@
+NOT EXISTS (SELECT 1 FROM {owner_table} o WHERE o.cluster_uid = r.cluster_uid AND o.uid = r.owner_uid)

@@ -1,0 +1,1 @@
+DELETE FROM k8s_container_images WHERE cluster_uid = %(cluster_uid)s

@@ -1,0 +1,1 @@
+SELECT version FROM k8s_assets_migrations

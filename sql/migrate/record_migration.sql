@@ -1,0 +1,1 @@
+INSERT INTO k8s_assets_migrations (version, name) VALUES (%s, %s)
