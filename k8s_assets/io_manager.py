@@ -21,6 +21,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from k8s_assets.catalog import KINDS_BY_TABLE, Kind
 from k8s_assets.database import sql_template, sql_text
@@ -49,7 +51,18 @@ def column_values(series: pd.Series) -> list:
     return series.astype(object).where(series.notna(), None).tolist()
 
 
+class Utf8TextDumper(Dumper):
+    """Sends bytes as the text they already are (``raw`` holds UTF-8 JSON from orjson)."""
+
+    format = Format.TEXT
+
+    def dump(self, obj):
+        return obj
+
+
 def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    # Only this cursor's COPY takes bytes as text; psycopg still escapes them for COPY.
+    cur.adapters.register_dumper(bytes, Utf8TextDumper)
     statement = sql_template(
         "merge/copy_rows.sql",
         target=sql.Identifier(target),
@@ -75,6 +88,17 @@ def record_failed_listing(postgres: PostgresResource, kind: Kind, cluster_uid: s
     """A failed listing changes no rows, but coverage must say that the last attempt failed."""
     with postgres.connect() as conn, conn.transaction():
         record_coverage(conn.cursor(), kind, cluster_uid, context_name, "failed", None, None, message[:2000])
+
+
+def stored_versions(postgres: PostgresResource, kind: Kind, cluster_uid: str) -> dict[str, str]:
+    """uid -> resourceVersion of a cluster's stored rows of a kind, for ``list_kind(known_versions=...)``.
+
+    Read before listing, so that objects still at their stored version are neither
+    serialized nor sent again; the merge re-checks every version under its lock.
+    """
+    with postgres.connect() as conn:
+        return dict(conn.execute(sql_template("merge/stored_versions.sql", table=sql.Identifier(kind.table)),
+                                 {"cluster_uid": cluster_uid}).fetchall())
 
 
 class PostgresMergeIOManager(dg.ConfigurableIOManager):
@@ -142,7 +166,12 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
         listed = len(frame)
         has_rows = cur.execute(sql_template("merge/cluster_has_rows.sql", table=table),
                                {"cluster_uid": cluster_uid}).fetchone()[0]
+        key_only = frame["raw"].isna() if "raw" in frame.columns else None
         if not has_rows:
+            if key_only is not None and key_only.any():
+                # Key-only rows came from versions read before this lock; the rows are gone now.
+                raise ValueError(f"{kind.table}: the listing relied on stored versions, but the cluster has no "
+                                 "rows any more (deleted concurrently); list again")
             copy_frame(cur, kind.table, frame, columns)
             return {"inserted": listed, "updated": 0, "deleted": 0, "unchanged": 0}
 
@@ -151,9 +180,17 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
         changed = {str(uid) for (uid,) in cur.execute(sql_template("merge/changed_uids.sql", table=table),
                                                        {"cluster_uid": cluster_uid})}
         inserted = updated = 0
-        if changed:
+        send = frame["uid"].isin(changed) if changed else None
+        stale_hints = 0
+        if send is not None and key_only is not None:
+            # A key-only row the database now calls changed: another writer of this cluster
+            # changed or deleted the row after the listing read its version. Leave that
+            # writer's row as it is; the next sync lists the object again.
+            stale_hints = int((send & key_only).sum())
+            send &= ~key_only
+        if send is not None and send.any():
             cur.execute(sql_template("merge/create_stage_rows.sql", table=table))
-            copy_frame(cur, "k8s_stage_rows", frame[frame["uid"].isin(changed)], columns)
+            copy_frame(cur, "k8s_stage_rows", frame[send], columns)
             assignments = sql.SQL(", ").join(
                 sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
                 for c in (*columns, "synced_at") if c not in ("cluster_uid", "uid")
@@ -165,8 +202,11 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
             )).fetchone()
         deleted = cur.execute(sql_template("merge/delete_stale.sql", table=table),
                               {"cluster_uid": cluster_uid}).rowcount
-        return {"inserted": inserted, "updated": updated, "deleted": deleted,
-                "unchanged": listed - inserted - updated}
+        counts = {"inserted": inserted, "updated": updated, "deleted": deleted,
+                  "unchanged": listed - inserted - updated}
+        if stale_hints:
+            counts["left_to_other_writer"] = stale_hints
+        return counts
 
     # -- input --------------------------------------------------------------------------
 

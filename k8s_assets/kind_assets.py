@@ -32,6 +32,7 @@ from k8s_assets.io_manager import (
     RESOURCE_VERSION,
     TABLE_KEY,
     record_failed_listing,
+    stored_versions,
 )
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
@@ -129,8 +130,11 @@ def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
                 return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served",
                                                                LISTED: 0, LISTING_MESSAGE: message})
             listed_kind = kind if version == kind.version else replace(kind, version=version)
+            # Objects still at their stored resourceVersion are neither serialized nor sent again.
+            known = stored_versions(postgres, kind, cluster_uid)
             listing = list_kind(api, listed_kind, cluster_uid, context_name, page_size=kubernetes.page_size,
-                                timeout=kubernetes.request_timeout, progress=context.log.info)
+                                timeout=kubernetes.request_timeout, progress=context.log.info,
+                                known_versions=known)
         except ListingForbidden as e:
             context.log.warning(f"{kind.resource} is not visible in {context_name!r}; its rows are kept. {e}")
             return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "forbidden",

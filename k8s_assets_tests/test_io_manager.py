@@ -10,7 +10,7 @@ import pytest
 from k8s_assets.catalog import KINDS_BY_TABLE
 from k8s_assets.cluster import CLUSTER_COLUMNS, identity_from
 from k8s_assets.extraction import RowBuilder, to_frame
-from k8s_assets.io_manager import CLUSTER_UID, LISTED, LISTING_STATUS, PostgresMergeIOManager
+from k8s_assets.io_manager import CLUSTER_UID, LISTED, LISTING_STATUS, PostgresMergeIOManager, stored_versions
 from k8s_assets.resources import PostgresResource
 
 PODS = KINDS_BY_TABLE["k8s_pods"]
@@ -138,3 +138,51 @@ def test_merge_is_scoped_to_its_cluster(io_manager, cluster_uid, database_url):
     loaded = io_manager.load_rows("k8s_pods", ["other"])
     assert loaded["name"].tolist() == ["z"]
     assert io_manager.load_rows("k8s_clusters", ["ctx"])["cluster_uid"].astype(str).tolist() == [cluster_uid]
+
+
+# Re-sync with known versions: objects listed at their stored version are neither serialized nor sent.
+
+
+def known_frame(cluster_uid: str, objects: list[dict], known: dict[str, str]) -> tuple[pd.DataFrame, int]:
+    builder = RowBuilder(PODS, cluster_uid, "ctx", known_versions=known)
+    for obj in objects:
+        builder.add(obj)
+    return to_frame(PODS, builder.columns), builder.unchanged
+
+
+def test_unchanged_objects_become_key_only_rows_and_the_merge_leaves_them_untouched(
+        io_manager, cluster_uid, database_url):
+    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2), pod("c", 3)]), complete(f))
+    before = rows(database_url)
+    known = stored_versions(io_manager.postgres, PODS, cluster_uid)
+    assert sorted(known.values()) == ["1", "2", "3"]
+    second, unchanged = known_frame(cluster_uid, [pod("a", 1), pod("b", 7), pod("d", 8)], known)
+    assert unchanged == 1
+    key_only = second[second["name"] == "a"].iloc[0]
+    assert key_only["raw"] is None and key_only["resource_version"] == "1" and key_only["namespace"] == "default"
+    counts = io_manager.merge(PODS, second, complete(second))
+    assert (counts["inserted"], counts["updated"], counts["deleted"], counts["unchanged"]) == (1, 1, 1, 1)
+    after = rows(database_url)
+    assert after["a"] == before["a"] and after["b"][0] == "7" and set(after) == {"a", "b", "d"}
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT raw->'spec'->'containers'->0->>'image' FROM k8s_pods WHERE name='b'"
+                            ).fetchone() == ("nginx:7",)
+
+
+def test_a_key_only_row_whose_stored_version_moved_meanwhile_is_left_to_the_other_writer(
+        io_manager, cluster_uid, database_url):
+    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]), complete(f))
+    known = stored_versions(io_manager.postgres, PODS, cluster_uid)
+    # Another context of the same cluster writes a newer "a" after our versions were read.
+    newer = frame_of(PODS, cluster_uid, [pod("a", 5), pod("b", 2)])
+    io_manager.merge(PODS, newer, complete(newer))
+    ours, _ = known_frame(cluster_uid, [pod("a", 1), pod("b", 2)], known)
+    counts = io_manager.merge(PODS, ours, complete(ours))
+    assert counts["left_to_other_writer"] == 1 and counts["updated"] == 0
+    assert rows(database_url)["a"][0] == "5"
+
+
+def test_key_only_rows_for_a_cluster_without_rows_are_refused(io_manager, cluster_uid):
+    frame, _ = known_frame(cluster_uid, [pod("a", 1)], {pod("a", 1)["metadata"]["uid"]: "1"})
+    with pytest.raises(ValueError, match="list again"):
+        io_manager.merge(PODS, frame, complete(frame))

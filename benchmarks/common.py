@@ -1,0 +1,35 @@
+"""Shared by the benchmark's child programs: the job's kinds, an API client, the cluster row."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from k8s_assets.config import load_settings  # noqa: E402
+from k8s_assets.database import sql_text  # noqa: E402
+
+
+def job_kinds(kubeconfig: str):
+    """The kinds the k8s_sync job syncs (K8S_ASSETS_RESOURCES, default all)."""
+    import os
+
+    return load_settings({**os.environ, "KUBECONFIG": kubeconfig}).kinds
+
+
+def api_and_cluster(kubeconfig: str, context_name: str, url: str | None = None):
+    """An API client for the context and its cluster row (upserted into ``url`` when given)."""
+    import psycopg
+
+    from k8s_assets.cluster import describe_cluster
+    from k8s_assets.resources import KubernetesResource
+
+    k8s = KubernetesResource(kubeconfig=kubeconfig, request_timeout=120.0)
+    api = k8s.api_client(context_name)
+    row = describe_cluster(api, k8s.context(context_name), 120.0).iloc[0].to_dict()
+    if url:
+        with psycopg.connect(url) as conn:
+            conn.execute(sql_text("merge/upsert_cluster.sql"), row)
+            conn.execute(sql_text("merge/upsert_cluster_context.sql"), row)
+    return api, str(row["cluster_uid"])

@@ -1,0 +1,106 @@
+"""The lower bound of a full sync: only list-and-parse, and only COPY of the same rows.
+
+(a) GET every page of every kind of the job through the kubernetes client's request
+    machinery, ``orjson.loads`` each page and drop it (GC paused, as in the pipeline).
+(b) Build the rows exactly as the pipeline does (RowBuilder; not timed), then time only a
+    COPY of those rows into the same, empty table (same indexes, TOAST settings and FK).
+
+For attribution it also times the pipeline's own listing (``list_kind``: parse plus row
+building) and the same listing given every stored version (``known_versions``), which is
+what a re-sync's listing costs when unchanged objects are not serialized again.
+
+    python benchmarks/lower_bound.py --kubeconfig K --url URL --out result.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import api_and_cluster, job_kinds  # noqa: E402
+
+import psycopg  # noqa: E402
+from psycopg import sql  # noqa: E402
+
+from k8s_assets.extraction import frame_columns, get_json, list_kind  # noqa: E402
+from k8s_assets.io_manager import Utf8TextDumper  # noqa: E402
+
+
+def list_and_parse(api, kind, page_size: int = 500) -> tuple[int, float]:
+    started = time.perf_counter()
+    count, token = 0, None
+    path = kind.list_path()
+    gc.disable()
+    try:
+        while True:
+            query = [("limit", str(page_size))] + ([("continue", token)] if token else [])
+            status, page, _body = get_json(api, path, query, 120.0)
+            if page is None:
+                raise RuntimeError(f"GET {path}: HTTP {status}")
+            count += len(page.get("items") or ())
+            token = (page.get("metadata") or {}).get("continue")
+            del page, _body
+            if not token:
+                break
+    finally:
+        gc.enable()
+    return count, time.perf_counter() - started
+
+
+def copy_rows(url: str, kind, columns: dict[str, list], cluster_uid: str) -> float:
+    names = frame_columns(kind)
+    rows = list(zip(*(columns[c] for c in names)))
+    table = sql.Identifier(kind.table)
+    with psycopg.connect(url) as conn:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE cluster_uid = %s").format(table), (cluster_uid,))
+        conn.commit()
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur:
+            cur.adapters.register_dumper(bytes, Utf8TextDumper)  # as the pipeline's copy_frame does
+            with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    table, sql.SQL(", ").join(map(sql.Identifier, names)))) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return time.perf_counter() - started
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--partition", default="big")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    api, cluster_uid = api_and_cluster(args.kubeconfig, args.partition, args.url)
+    kinds = {}
+    for kind in job_kinds(args.kubeconfig):
+        count, parse_seconds = list_and_parse(api, kind)
+        listing = list_kind(api, kind, cluster_uid, args.partition, progress=lambda _m: None)
+        copy_seconds = copy_rows(args.url, kind, listing.columns, cluster_uid)
+        known = dict(zip(listing.columns["uid"], listing.columns["resource_version"]))
+        extract_seconds = listing.seconds
+        del listing
+        # What the pipeline's re-sync listing costs when it is given the stored versions
+        # (list_kind(known_versions=...)): every object here is unchanged.
+        keyed = list_kind(api, kind, cluster_uid, args.partition, progress=lambda _m: None, known_versions=known)
+        kinds[kind.table] = {"listed": count, "parse_seconds": parse_seconds, "copy_seconds": copy_seconds,
+                             "extract_seconds": extract_seconds, "known_versions_list_seconds": keyed.seconds}
+        del keyed, known
+    out = {"success": True, "kinds": kinds,
+           "parse_seconds": sum(k["parse_seconds"] for k in kinds.values()),
+           "copy_seconds": sum(k["copy_seconds"] for k in kinds.values()),
+           "extract_seconds": sum(k["extract_seconds"] for k in kinds.values()),
+           "known_versions_list_seconds": sum(k["known_versions_list_seconds"] for k in kinds.values())}
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

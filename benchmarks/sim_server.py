@@ -1,0 +1,120 @@
+"""A simulated cluster in its own process, driven by the benchmark over a tiny control channel.
+
+    python benchmarks/sim_server.py --size 150000 --kubeconfig PATH --control PATH
+
+Serves one cluster named ``big`` (its CPU and memory are not part of the measured sync's
+process tree), writes the kubeconfig, then answers commands on a
+``multiprocessing.connection`` Unix socket:
+
+* ``("counts", resources)``: objects per simulator resource key;
+* ``("churn", resources, changed_fraction, deleted_fraction, seed)``: modify and delete
+  that share of every listed resource in one batch (lists see all changes or none);
+* ``("stop",)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from multiprocessing.connection import Listener
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CHURN_ANNOTATION = "bench.k8s-assets.io/churn"
+AUTHKEY = b"k8s-assets-bench"
+
+
+def resolve_key(cluster, resource: str) -> str | None:
+    """The simulator's key for a kubectl-style resource name (``deployments.apps``, ``pods``)."""
+    keys = set(cluster.store.resources)
+    for candidate in (resource, resource.split(".", 1)[0]):
+        if candidate in keys:
+            return candidate
+    return None
+
+
+def _identity(raw: bytes) -> tuple[str, str | None]:
+    import orjson
+
+    metadata = orjson.loads(raw)["metadata"]
+    return metadata["name"], metadata.get("namespace")
+
+
+def counts(cluster, resources: list[str]) -> dict[str, int]:
+    out = {}
+    for resource in resources:
+        key = resolve_key(cluster, resource)
+        out[resource] = len(cluster.store.all_items(key)) if key else 0
+    return out
+
+
+def churn(cluster, resources: list[str], changed: float, deleted: float, seed: int) -> dict:
+    rng = random.Random(seed)
+    summary = {}
+    started = time.monotonic()
+    with cluster.batch():
+        for resource in resources:
+            key = resolve_key(cluster, resource)
+            if key is None:
+                continue
+            items = sorted(_identity(raw) for raw in cluster.store.all_items(key))
+            n_changed, n_deleted = round(len(items) * changed), round(len(items) * deleted)
+            chosen = rng.sample(items, min(len(items), n_changed + n_deleted))
+            stamp = str(seed)
+
+            def mutate(obj: dict) -> dict:
+                obj["metadata"].setdefault("annotations", {})[CHURN_ANNOTATION] = stamp
+                return obj
+
+            for name, namespace in chosen[:n_changed]:
+                cluster.modify(key, name, namespace, mutate=mutate)
+            for name, namespace in chosen[n_changed:]:
+                cluster.delete(key, name, namespace)
+            summary[resource] = {"listed_before": len(items), "changed": n_changed,
+                                 "deleted": len(chosen) - n_changed}
+    summary["_seconds"] = round(time.monotonic() - started, 2)
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--control", required=True, help="Unix socket path of the control channel")
+    args = parser.parse_args(argv)
+
+    from k8s_assets.simulator import Simulator
+
+    started = time.monotonic()
+    with Simulator(clusters=("big",), size=args.size, seed=args.seed) as sim:
+        sim.write_kubeconfig(args.kubeconfig)
+        cluster = sim["big"]
+        with Listener(args.control, family="AF_UNIX", authkey=AUTHKEY) as listener:
+            print(f"ready {time.monotonic() - started:.1f}s", flush=True)
+            with listener.accept() as conn:
+                while True:
+                    try:
+                        command = conn.recv()
+                    except EOFError:
+                        break
+                    try:
+                        if command[0] == "counts":
+                            conn.send(("ok", counts(cluster, command[1])))
+                        elif command[0] == "churn":
+                            conn.send(("ok", churn(cluster, *command[1:])))
+                        elif command[0] == "stop":
+                            conn.send(("ok", None))
+                            break
+                        else:
+                            conn.send(("error", f"unknown command {command[0]!r}"))
+                    except Exception as e:  # report to the driver, keep serving
+                        conn.send(("error", f"{type(e).__name__}: {e}"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
