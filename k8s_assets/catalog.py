@@ -230,6 +230,15 @@ def col(name: str, sql_type: str, extract: Extractor, description: str = "") -> 
     return Column(name, sql_type, extract, description)
 
 
+def owner_columns() -> tuple[Column, ...]:
+    """The controlling owner, for kinds a controller creates (pods, replicasets, jobs)."""
+    return (
+        col("owner_kind", "text", controller_owner("kind"), "Kind of the controlling ownerReference."),
+        col("owner_name", "text", controller_owner("name")),
+        col("owner_uid", "uuid", controller_owner("uid")),
+    )
+
+
 # ---------------------------------------------------------------------------
 # The kinds. The seed's six come first.
 
@@ -280,9 +289,7 @@ KINDS: tuple[Kind, ...] = (
             col("service_account", "text", at("spec", "serviceAccountName")),
             col("priority_class", "text", at("spec", "priorityClassName")),
             col("started_at", "timestamptz", at("status", "startTime")),
-            col("owner_kind", "text", controller_owner("kind"), "Kind of the controlling ownerReference."),
-            col("owner_name", "text", controller_owner("name")),
-            col("owner_uid", "uuid", controller_owner("uid")),
+            *owner_columns(),
         ),
     ),
     Kind(
@@ -520,14 +527,6 @@ def _rbac_binding_columns() -> tuple[Column, ...]:
     )
 
 
-def _owner_columns() -> tuple[Column, ...]:
-    return (
-        col("owner_kind", "text", controller_owner("kind"), "Kind of the controlling ownerReference."),
-        col("owner_name", "text", controller_owner("name")),
-        col("owner_uid", "uuid", controller_owner("uid")),
-    )
-
-
 _SECRETS = Kind(
     table="k8s_secrets", group="", version="v1", plural="secrets", kind="Secret",
     namespaced=True, area="config",
@@ -567,7 +566,7 @@ KINDS = KINDS + (
             col("available_replicas", "integer", at("status", "availableReplicas")),
             col("images", "text[]", pod_template_images("spec", "template")),
             col("template_hash", "text", label("pod-template-hash")),
-            *_owner_columns(),
+            *owner_columns(),
         ),
     ),
     Kind(
@@ -617,7 +616,7 @@ KINDS = KINDS + (
             col("start_time", "timestamptz", at("status", "startTime")),
             col("completion_time", "timestamptz", at("status", "completionTime")),
             col("images", "text[]", pod_template_images("spec", "template")),
-            *_owner_columns(),
+            *owner_columns(),
         ),
     ),
     Kind(

@@ -38,6 +38,12 @@ def frame_of(kind, cluster_uid: str, objects: list[dict], context_name: str = "c
 
 
 @pytest.fixture
+def database_url(any_database_url) -> str:
+    """The merge is where servers differ (COPY, ON CONFLICT, TOAST): every test runs on PG 18 and 15."""
+    return any_database_url
+
+
+@pytest.fixture
 def io_manager(database_url) -> PostgresMergeIOManager:
     return PostgresMergeIOManager(postgres=PostgresResource(url=database_url))
 

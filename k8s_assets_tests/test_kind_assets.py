@@ -55,7 +55,9 @@ def test_full_sync_of_several_contexts_stores_every_object(simulator, simulator_
     assert nodes == (len(simulator["alpha"].list("nodes")),)
 
 
-def test_resync_inserts_updates_and_deletes_exactly_what_changed(fresh_simulator, tmp_path, database_url, instance):
+def test_resync_inserts_updates_and_deletes_exactly_what_changed(fresh_simulator, tmp_path, any_database_url,
+                                                                  instance):
+    database_url = any_database_url
     sim = fresh_simulator(clusters=("one",))
     cluster = sim["one"]
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url)
