@@ -26,7 +26,8 @@ from k8s_assets_tests.fixtures_postgres import skip_or_fail
 from k8s_assets_tests.pipeline import definitions, sync
 
 REPO = Path(__file__).resolve().parent.parent
-DOCS = REPO / "docs"
+# Screenshots go to a temporary directory; K8S_ASSETS_UPDATE_SCREENSHOTS=1 refreshes the ones in docs/.
+UPDATE_DOCS = os.environ.get("K8S_ASSETS_UPDATE_SCREENSHOTS") == "1"
 LOCATION = "k8s_assets"
 
 
@@ -127,7 +128,7 @@ def webserver(simulator, simulator_kubeconfig, embedded_server_url, tmp_path_fac
                 time.sleep(0.5)
         wait_for_location(port, process)
         graphql(port, "mutation { setNuxSeen }")  # no "join the community" dialog over the screenshots
-        yield {"port": port, "kubeconfig": kubeconfig, "process": process, "chrome": base / "chrome"}
+        yield {"port": port, "kubeconfig": kubeconfig, "process": process, "chrome": base / "chrome", "base": base}
     finally:
         process.terminate()
         try:
@@ -135,6 +136,10 @@ def webserver(simulator, simulator_kubeconfig, embedded_server_url, tmp_path_fac
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def screenshot_path(webserver, name: str) -> Path:
+    return (REPO / "docs" if UPDATE_DOCS else webserver["base"]) / name
 
 
 def test_asset_graph_shows_the_assets(webserver):
@@ -152,8 +157,7 @@ def test_asset_graph_shows_the_assets(webserver):
     dom = chromium("--virtual-time-budget=20000", "--dump-dom", url, user_data_dir=webserver["chrome"])
     for text in ("k8s_pods", "k8s_deployments", "k8s_clusters", "2 partitions", "Asset checks"):
         assert text in dom, f"{text!r} is not on the asset graph page"
-    screenshot = DOCS / "asset-graph.png"
-    DOCS.mkdir(exist_ok=True)
+    screenshot = screenshot_path(webserver, "asset-graph.png")
     chromium("--virtual-time-budget=20000", f"--screenshot={screenshot}", url, user_data_dir=webserver["chrome"])
     assert screenshot.stat().st_size > 50_000  # a rendered graph, not a blank page
 
@@ -183,7 +187,7 @@ def test_table_asset_page_shows_partitions_checks_and_metadata(webserver):
     checks_page = chromium("--virtual-time-budget=15000", "--dump-dom", f"{base}?view=checks",
                            user_data_dir=webserver["chrome"])
     assert all(name in checks_page for name in checks), checks
-    screenshot = DOCS / "asset-page.png"
+    screenshot = screenshot_path(webserver, "asset-page.png")
     chromium("--virtual-time-budget=15000", f"--screenshot={screenshot}", base, user_data_dir=webserver["chrome"])
     assert screenshot.stat().st_size > 50_000
 
