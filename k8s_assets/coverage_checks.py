@@ -19,6 +19,7 @@ from k8s_assets.resources import PostgresResource
 
 CHECK_NAME = "visible_kind_not_forbidden"
 
+
 def evaluate(conn, table: str, context_name: str | None = None) -> dg.AssetCheckResult:
     """The check for one kind table, for one context's cluster (None: every cluster)."""
     params = {"kind": table, "prefix": table.replace("_", r"\_") + ":%", "context": context_name}

@@ -23,6 +23,7 @@ IMAGES_TABLE = "k8s_container_images"
 SOURCE_TABLES = ("k8s_pods", "k8s_deployments", "k8s_replicasets", "k8s_statefulsets", "k8s_daemonsets",
                  "k8s_jobs", "k8s_cronjobs")
 
+
 def rebuild_images(postgres: PostgresResource, cluster_uid: str) -> dict:
     with postgres.connect() as conn, conn.transaction():
         params = {"cluster_uid": cluster_uid}

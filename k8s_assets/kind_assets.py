@@ -45,6 +45,7 @@ CLUSTER_COLUMN_TYPES = {
     "last_synced_at": "timestamptz",
 }
 
+
 def column_schema(kind: Kind) -> dg.TableSchema:
     descriptions = {name: text for name, _, text in catalog.COMMON_COLUMNS}
     descriptions.update({c.name: c.description for c in kind.columns})
@@ -53,11 +54,13 @@ def column_schema(kind: Kind) -> dg.TableSchema:
                  for name, sql_type in kind.sql_types.items()]
     )
 
+
 def as_failure(error: Exception, what: str) -> Exception:
     """Permanent problems fail fast; transient ones are left to the retry policy."""
     if isinstance(error, ConfigError) or (isinstance(error, ListingError) and not error.transient):
         return dg.Failure(description=f"{what}: {error}", allow_retries=False)
     return error
+
 
 def build_cluster_asset(partitions_def: dg.PartitionsDefinition,
                         retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
@@ -90,6 +93,7 @@ def build_cluster_asset(partitions_def: dg.PartitionsDefinition,
 
     return k8s_clusters
 
+
 def served_version(context: dg.AssetExecutionContext, api, kind: Kind, context_name: str,
                    timeout: float) -> str | None:
     """The version the cluster serves this kind at (discovery, once per context per run), or None."""
@@ -100,6 +104,7 @@ def served_version(context: dg.AssetExecutionContext, api, kind: Kind, context_n
                             f"at {kind.api_version}")
         return kind.version
     return discovery.version_for(kind)
+
 
 def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
                      retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
@@ -125,10 +130,8 @@ def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
             api = kubernetes.api_client(context_name)
             version = served_version(context, api, kind, context_name, kubernetes.request_timeout)
             if version is None:
-                message = f"{kind.resource} is not served by this cluster (API discovery)"
-                context.log.info(f"{message}; skipped in {context_name!r}")
-                return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served",
-                                                               LISTED: 0, LISTING_MESSAGE: message})
+                raise ListingNotServed(f"{kind.resource} is not served by this cluster (API discovery)",
+                                       transient=False)
             listed_kind = kind if version == kind.version else replace(kind, version=version)
             # Objects still at their stored resourceVersion are neither serialized nor sent again.
             known = stored_versions(postgres, kind, cluster_uid)
@@ -163,6 +166,7 @@ def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
         )
 
     return kind_asset
+
 
 def build_assets(kinds: tuple[Kind, ...], partitions_def: dg.PartitionsDefinition,
                  retry_policy: dg.RetryPolicy | None = None) -> list[dg.AssetsDefinition]:

@@ -152,8 +152,6 @@ SYNC_IN_SUBPROCESS = textwrap.dedent("""
 """)
 
 
-
-
 def instance_home(tmp_path: Path, default_limit: int | None) -> Path:
     """A DAGSTER_HOME holding the repository's dagster.yaml (default_limit changed if asked)."""
     home = tmp_path / "dagster_home"

@@ -31,8 +31,6 @@ CONTEXT = "one"
 CLI_KINDS = "namespaces,nodes,pods,replicasets,deployments"
 
 
-
-
 def execute(url: str, *statements: tuple[str, tuple | dict | None] | str) -> None:
     with psycopg.connect(url) as conn:
         for s in statements:

@@ -165,6 +165,23 @@ def test_forbidden_kind_keeps_its_rows_and_is_recorded(fresh_simulator, tmp_path
                                "WHERE kind = 'k8s_services'") == [("forbidden", True)]
 
 
+def test_kind_the_cluster_does_not_serve_is_skipped_and_recorded(fresh_simulator, tmp_path, database_url, instance):
+    sim = fresh_simulator(clusters=("one",))
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url)
+    assert sync(defs, instance, "one").success
+    cluster_uid = cluster_uid_of(database_url, "one")
+    before = stored_uids(database_url, "k8s_poddisruptionbudgets", cluster_uid)
+    assert before
+    sim["one"].stop_serving("poddisruptionbudgets.policy")
+    result = sync(defs, instance, "one")
+    assert result.success, "an API the cluster does not serve is not an error"
+    metadata = materialization_metadata(result, "k8s_poddisruptionbudgets")
+    assert metadata["listing_status"] == "not_served" and "not served" in metadata["listing_message"]
+    assert stored_uids(database_url, "k8s_poddisruptionbudgets", cluster_uid) == before
+    assert query(database_url, "SELECT status FROM k8s_sync_coverage WHERE kind = 'k8s_poddisruptionbudgets'") == \
+        [("not_served",)]
+
+
 def test_unreachable_context_fails_only_its_own_partition(fresh_simulator, tmp_path, database_url, instance):
     sim = fresh_simulator(clusters=("up", "down"))
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url, request_timeout=1.0)

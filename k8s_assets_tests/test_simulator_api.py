@@ -526,3 +526,15 @@ def test_simulate_command_writes_kubeconfig_and_serves_until_terminated(tmp_path
         watchdog.cancel()
         if process.poll() is None:
             process.kill()
+
+
+def test_a_resource_no_longer_served_leaves_discovery_and_answers_404(fresh_simulator, tmp_path):
+    sim, cluster, core = started(fresh_simulator, tmp_path, clusters=("one",))
+    networking = client.NetworkingV1Api(core.api_client)
+    assert "networkpolicies" in {r.name for r in networking.get_api_resources().resources}
+    cluster.stop_serving("networkpolicies.networking.k8s.io")
+    assert "ingresses" in {r.name for r in networking.get_api_resources().resources}
+    assert "networkpolicies" not in {r.name for r in networking.get_api_resources().resources}
+    with pytest.raises(client.ApiException) as raised:
+        networking.list_network_policy_for_all_namespaces()
+    assert raised.value.status == 404 and error_body(raised.value)["reason"] == "NotFound"

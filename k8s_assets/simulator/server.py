@@ -464,6 +464,14 @@ class SimulatedCluster:
     def clear_faults(self) -> None:
         self._faults.clear()
 
+    def stop_serving(self, resource: str) -> None:
+        """Serve ``resource`` no more, like a cluster without that API (an older release, a
+        removed CRD version): it leaves discovery and its paths answer 404 NotFound."""
+        if not any(rt.key == resource for rt in self.resource_types):
+            raise KeyError(f"{resource!r} is not served by {self.name!r}")
+        self.resource_types = [rt for rt in self.resource_types if rt.key != resource]
+        self.discovery = Discovery(self.resource_types)
+
     @property
     def requests(self) -> list[ServedRequest]:
         return list(self._requests)
