@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from k8s_assets_tests.pipeline import cluster_uid_of, query, stored_uids
 
@@ -21,8 +22,17 @@ def cli_env(kubeconfig: Path, database_url: str) -> dict:
             "DAGSTER_HOME": str(REPO), "PYTHONWARNINGS": "ignore"}
 
 
+def with_password(url: str, password: str) -> str:
+    """The same URL with a password (the test servers trust local connections and ignore it)."""
+    parts = urlsplit(url)
+    user = parts.username or "postgres"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+
+
 def test_asset_materialize_syncs_one_context_from_a_shell(simulator, simulator_kubeconfig, database_url):
-    env = cli_env(simulator_kubeconfig, database_url)
+    password = "pw-canary-7f3a"
+    env = cli_env(simulator_kubeconfig, with_password(database_url, password))
     done = dagster("asset", "materialize", "-m", "k8s_assets.definitions", "--select", "*",
                    "--partition", "beta", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -31,7 +41,11 @@ def test_asset_materialize_syncs_one_context_from_a_shell(simulator, simulator_k
     assert stored_uids(database_url, "k8s_pods", cluster_uid) == expected
     # dagster.yaml keeps Dagster's own runs in the same PostgreSQL, through dagster-postgres.
     assert query(database_url, "SELECT status FROM runs") == [("SUCCESS",)]
-    assert simulator["beta"].token not in done.stdout + done.stderr
+    # Credentials reach neither the terminal nor anything Dagster stored (run config, events, metadata).
+    for secret in (simulator["beta"].token, password):
+        assert secret not in done.stdout + done.stderr
+        assert query(database_url, "SELECT count(*) FROM runs WHERE run_body LIKE %s", (f"%{secret}%",)) == [(0,)]
+        assert query(database_url, "SELECT count(*) FROM event_logs WHERE event LIKE %s", (f"%{secret}%",)) == [(0,)]
 
 
 def test_unknown_partition_is_refused_clearly(simulator_kubeconfig, database_url):

@@ -1,5 +1,6 @@
 """The merge, against a real PostgreSQL: inserts, updates, stale deletes, rollbacks, coverage."""
 
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -128,6 +129,21 @@ def test_database_error_mid_merge_rolls_back_everything(io_manager, cluster_uid,
     assert rows(database_url) == before
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM k8s_sync_coverage").fetchone()[0] == 1
+
+
+def test_concurrent_merges_of_one_table_and_cluster_wait_for_each_other(io_manager, cluster_uid, database_url):
+    """The advisory lock per (table, cluster): a second writer waits until the first commits."""
+    frame = frame_of(PODS, cluster_uid, [pod("a", 1)])
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext('k8s_pods'), hashtext(%s::text))", (cluster_uid,))
+        merging = threading.Thread(target=io_manager.merge, args=(PODS, frame, complete(frame)))
+        merging.start()
+        merging.join(timeout=1.5)
+        assert merging.is_alive(), "the merge did not wait for the lock"
+        assert rows(database_url) == {}
+        holder.commit()  # releases the lock
+        merging.join(timeout=30)
+    assert not merging.is_alive() and sorted(rows(database_url)) == ["a"]
 
 
 def test_merge_is_scoped_to_its_cluster(io_manager, cluster_uid, database_url):
