@@ -7,6 +7,10 @@ an entry below and a one-line migration in ``sql/`` that creates its table with
 
 A typed column is a name, a SQL type and a function of the raw object. Extractors run
 once per object on the hot path of a sync, so they are plain dictionary lookups.
+
+A re-sync rewrites only objects whose resourceVersion moved, so a migration that adds or
+changes a kind's typed columns must end with ``UPDATE <table> SET resource_version = ''``:
+the next sync then sees every row as changed and fills the new columns.
 """
 
 from __future__ import annotations
