@@ -10,7 +10,6 @@ cluster's rows the listing no longer contains.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import api_and_cluster, job_kinds  # noqa: E402
+from common import api_and_cluster, job_kinds, child_arguments  # noqa: E402
 
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
@@ -39,11 +38,7 @@ def upsert_statement(kind) -> sql.Composed:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--partition", default="big")
-    parser.add_argument("--out", required=True)
+    parser = child_arguments("row-by-row baseline")
     parser.add_argument("--kinds", default="pods", help="comma-separated kinds (default pods; 'all' for the job's)")
     parser.add_argument("--max-rows", type=int, default=0,
                         help="upsert at most this many rows per kind and extrapolate the write time linearly "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -33,3 +34,13 @@ def api_and_cluster(kubeconfig: str, context_name: str, url: str | None = None):
             conn.execute(sql_text("merge/upsert_cluster.sql"), row)
             conn.execute(sql_text("merge/upsert_cluster_context.sql"), row)
     return api, str(row["cluster_uid"])
+
+
+def child_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every measured child program takes from bench_sync.py."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--partition", default="big")
+    parser.add_argument("--out", required=True)
+    return parser

@@ -14,7 +14,6 @@ what a re-sync's listing costs when unchanged objects are not serialized again.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import api_and_cluster, job_kinds  # noqa: E402
+from common import api_and_cluster, job_kinds, child_arguments  # noqa: E402
 
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
@@ -71,11 +70,7 @@ def copy_rows(url: str, kind, columns: dict[str, list], cluster_uid: str) -> flo
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--partition", default="big")
-    parser.add_argument("--out", required=True)
+    parser = child_arguments("lower bound")
     args = parser.parse_args(argv)
 
     api, cluster_uid = api_and_cluster(args.kubeconfig, args.partition, args.url)

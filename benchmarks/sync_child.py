@@ -14,7 +14,6 @@ beyond a real run's.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -25,16 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import dagster as dg  # noqa: E402
 
+from common import child_arguments  # noqa: E402
 from k8s_assets_tests.pipeline import definitions  # noqa: E402
 from k8s_assets.definitions import SYNC_JOB  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--kubeconfig", required=True)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--partition", default="big")
-    parser.add_argument("--out", required=True)
+    parser = child_arguments("the Dagster sync job")
     parser.add_argument("--profile", help="write cProfile stats of the job here")
     parser.add_argument("--with-checks", action="store_true", help="also run the job's asset checks")
     args = parser.parse_args(argv)
