@@ -212,6 +212,19 @@ def _pod_annotations(group: PodGroup) -> dict:
     return annotations
 
 
+def _spec_shared_with_template(group: PodGroup) -> dict:
+    """Pod spec fields a pod carries exactly as its controller's template does."""
+    spec = {
+        "restartPolicy": "OnFailure" if group.owner_kind == "Job" else "Always",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirstWithHostNet" if group.profile.host_network else "ClusterFirst",
+    }
+    if group.service_account:
+        spec["serviceAccountName"] = group.service_account
+        spec["serviceAccount"] = group.service_account
+    return spec
+
+
 def pod_template(ctx: Context, group: PodGroup, template_labels: dict) -> dict:
     """The ``spec.template`` of the controller owning ``group``: what its pods were made from."""
     profile = group.profile
@@ -222,12 +235,7 @@ def pod_template(ctx: Context, group: PodGroup, template_labels: dict) -> dict:
     if profile.init_containers:
         spec["initContainers"] = [_container(c, group, with_token=False) for c in profile.init_containers]
     spec["containers"] = [_container(c, group, with_token=False) for c in profile.containers]
-    spec["restartPolicy"] = "OnFailure" if group.owner_kind == "Job" else "Always"
-    spec["terminationGracePeriodSeconds"] = 30
-    spec["dnsPolicy"] = "ClusterFirstWithHostNet" if profile.host_network else "ClusterFirst"
-    if group.service_account:
-        spec["serviceAccountName"] = group.service_account
-        spec["serviceAccount"] = group.service_account
+    spec.update(_spec_shared_with_template(group))
     if profile.host_network:
         spec["hostNetwork"] = True
     spec["securityContext"] = {}
@@ -297,12 +305,7 @@ def _pod(ctx: Context, plan: ClusterPlan, placement: Placement, group: PodGroup,
     if template.init_containers:
         spec["initContainers"] = orjson.loads(template.init_containers.replace(TOKEN_VOLUME_PLACEHOLDER, token_suffix))
     spec["containers"] = containers
-    spec["restartPolicy"] = "OnFailure" if group.owner_kind == "Job" else "Always"
-    spec["terminationGracePeriodSeconds"] = 30
-    spec["dnsPolicy"] = "ClusterFirstWithHostNet" if profile.host_network else "ClusterFirst"
-    if group.service_account:
-        spec["serviceAccountName"] = group.service_account
-        spec["serviceAccount"] = group.service_account
+    spec.update(_spec_shared_with_template(group))
     if node:
         spec["nodeName"] = node.name
     if profile.host_network:
