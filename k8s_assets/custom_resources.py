@@ -35,7 +35,7 @@ from k8s_assets.extraction import (
     ListingError,
     ListingForbidden,
     ListingNotServed,
-    _gc_paused,
+    gc_paused,
     empty_frame,
     frame_columns,
     iter_pages,
@@ -101,7 +101,7 @@ def crd_type(obj: dict) -> CustomResourceType | None:
 def list_crds(api, page_size: int, timeout: float) -> list[CustomResourceType]:
     """The cluster's CRDs, keeping only names and versions (never the schemas)."""
     found: list[CustomResourceType] = []
-    with _gc_paused():
+    with gc_paused():
         for page, _ in iter_pages(api, CRDS, page_size, timeout):
             for item in page.get("items") or ():
                 crd = crd_type(item)

@@ -157,7 +157,7 @@ ProgressLog = Callable[[str], None]
 
 
 @contextmanager
-def _gc_paused():
+def gc_paused():
     """Parsed pages are freed by reference counting; the cyclic GC only slows bulk parsing."""
     was_enabled = gc.isenabled()
     gc.disable()
@@ -314,7 +314,7 @@ def list_kind(api: k8s_client.ApiClient, kind: Kind, cluster_uid: str, context_n
         count = pages = 0
         resource_version = None
         try:
-            with _gc_paused():
+            with gc_paused():
                 for page, pages in iter_pages(api, kind, page_size, timeout, version):
                     items = page.get("items") or ()
                     for item in items:
