@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -193,7 +194,7 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
 
     sim = fresh_simulator(clusters=("one", "two"))
     for name in ("one", "two"):
-        sim[name].inject(Fault("slow", resource="pods", delay=1.5))
+        sim[name].inject(Fault("slow", resource="pods", delay=3.0))
     kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
     home = instance_home(tmp_path, limit)
     monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", database_url)
@@ -202,10 +203,28 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
         assert instance.event_log_storage.get_concurrency_info(SYNC_POOL).slot_count == limit
 
         env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(home)}
-        runs = [subprocess.Popen([sys.executable, "-c", SYNC_IN_SUBPROCESS, str(kubeconfig), database_url,
-                                  str(home), name], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True) for name in ("one", "two")]
-        outputs = [p.communicate(timeout=120)[0] for p in runs]
+        logs = [tmp_path / f"run-{name}.log" for name in ("one", "two")]
+        runs = []
+        for name, log in zip(("one", "two"), logs):
+            # Files, not pipes: a run blocked writing to a pipe nobody is reading yet would keep
+            # the pool's only slot while the other run waits for it.
+            with log.open("w") as out:
+                runs.append(subprocess.Popen([sys.executable, "-c", SYNC_IN_SUBPROCESS, str(kubeconfig),
+                                              database_url, str(home), name],
+                                             env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT))
+        try:
+            deadline = time.monotonic() + 240
+            for p in runs:
+                p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pytest.fail("the two runs did not finish; what was waiting on what:\n"
+                        + waiting_state(database_url, logs))
+        finally:
+            for p in runs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        outputs = [log.read_text() for log in logs]
         assert [p.returncode for p in runs] == [0, 0], outputs
         run_ids = [next(line.split()[1] for line in out.splitlines() if line.startswith("RUN_ID")) for out in outputs]
         one, two = (step_windows(instance, run_id) for run_id in run_ids)
@@ -222,6 +241,24 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
     else:
         # The control: with 4 slots the two slow listings do run at the same time.
         assert ("k8s_pods", "k8s_pods") in overlapping, (one, two)
+
+
+def waiting_state(database_url: str, logs: list[Path]) -> str:
+    """Dagster's slot and queue rows, the server's non-idle sessions and each run's last lines."""
+    parts = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for title, statement in [
+            ("concurrency_slots", "SELECT id, run_id, step_key, deleted FROM concurrency_slots"),
+            ("pending_steps", "SELECT run_id, step_key, assigned_timestamp, create_timestamp FROM pending_steps"),
+            ("sessions", "SELECT pid, state, wait_event_type, wait_event, left(query, 160) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()"),
+            ("ungranted locks", "SELECT pid, locktype, mode, relation::regclass, objid FROM pg_locks "
+                                "WHERE NOT granted"),
+        ]:
+            parts.append(f"{title}: {conn.execute(statement).fetchall()}")
+    for log in logs:
+        parts.append(f"{log.name}, last lines:\n" + "\n".join(log.read_text().splitlines()[-15:]))
+    return "\n".join(parts)
 
 
 class _NullLog:
