@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,7 @@ import yaml
 from k8s_assets.automation import CONTEXT_TAG, SCHEDULE_NAME
 from k8s_assets.definitions import RETRY_POLICY, SYNC_JOB
 from k8s_assets.kind_assets import SYNC_POOL
-from k8s_assets_tests.pipeline import definitions, sync
+from k8s_assets_tests.pipeline import definitions, query, sync
 
 REPO = Path(__file__).resolve().parent.parent
 TICK = dt.datetime(2026, 1, 5, 13, 0, tzinfo=dt.timezone.utc)
@@ -184,6 +185,8 @@ def test_repository_dagster_yaml_limits_the_sync_pool_to_4(tmp_path, database_ur
         pool_config = instance.get_concurrency_config().pool_config
         assert pool_config.default_pool_limit == 4
         assert pool_config.pool_granularity.value == "op"
+        assert instance.run_monitoring_enabled and instance.run_monitoring_max_runtime_seconds == 7200
+        assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
 
 
 @pytest.mark.parametrize("limit", [1, 4])
@@ -241,6 +244,72 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
     else:
         # The control: with 4 slots the two slow listings do run at the same time.
         assert ("k8s_pods", "k8s_pods") in overlapping, (one, two)
+
+
+def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, database_url, monkeypatch):
+    """A sync killed mid-step keeps its slot; the daemon's run monitoring gives it back."""
+    from k8s_assets.automation import ensure_pool
+    from k8s_assets.simulator import Fault
+
+    sim = fresh_simulator(clusters=("one",))
+    sim["one"].inject(Fault("slow", resource="pods", delay=600))
+    kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
+    home = instance_home(tmp_path, 1)
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    # The repository's settings, with limits and a poll interval a test can wait for.
+    config["run_monitoring"].update(max_runtime_seconds=5, free_slots_after_run_end_seconds=1,
+                                    poll_interval_seconds=2)
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(home), "KUBECONFIG": str(kubeconfig),
+           "K8S_ASSETS_DATABASE_URL": database_url, "K8S_ASSETS_RESOURCES": "pods",
+           "K8S_ASSETS_SCHEDULE": "0 0 1 1 *"}  # no tick while the daemon runs
+
+    monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", database_url)
+
+    def claimed() -> list[tuple]:
+        return query(database_url, "SELECT run_id, step_key FROM concurrency_slots WHERE run_id IS NOT NULL")
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        ensure_pool(instance, _NullLog())
+    with (tmp_path / "run.log").open("w") as out:
+        run = subprocess.Popen([sys.executable, "-c", SYNC_IN_SUBPROCESS, str(kubeconfig), database_url, str(home),
+                                "one"], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not any(step == "k8s_pods" for _, step in claimed()):
+            assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
+            time.sleep(0.5)
+    finally:
+        run.kill()
+        run.wait()
+    [(run_id, _)] = claimed()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # nobody told Dagster
+
+    with (tmp_path / "daemon.log").open("w") as out:
+        daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], env=env, cwd=REPO, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while claimed():
+            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, ("the daemon did not free the slot:\n"
+                                                 + (tmp_path / "daemon.log").read_text()[-3000:])
+            time.sleep(1)
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+
+    # The one slot is free again: the next sync of the cluster runs.
+    sim["one"].clear_faults()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        defs = definitions(kubeconfig, database_url, resources_env={"K8S_ASSETS_RESOURCES": "pods"})
+        assert sync(defs, instance, "one").success
 
 
 def waiting_state(database_url: str, logs: list[Path]) -> str:
