@@ -205,31 +205,23 @@ def bench_size(size: int, server_url: str, workdir: Path, args) -> dict:
                               "peak_rss_mib": lb["peak_rss_bytes"] / MIB}
         log(f"  {out['lower_bound']}")
 
-        profile = ["--profile", str(RESULTS / f"profile-full-{tag}.pstats")] if args.profile else []
-        log(f"size {size}: full sync (Dagster job)")
-        out["full"] = sync_summary(run_child("sync_child.py", f"full-{tag}", kc, sync_url, workdir, profile))
-        log(f"  {short(out['full'])}")
+        def sync_and_baseline(phase: str, description: str) -> None:
+            """One sync through the Dagster job, then the row-by-row baseline, both into out[...]."""
+            profile = ["--profile", str(RESULTS / f"profile-{phase}-{tag}.pstats")] if args.profile else []
+            log(f"size {size}: {description} (Dagster job)")
+            out[phase] = sync_summary(run_child("sync_child.py", f"{phase}-{tag}", kc, sync_url, workdir, profile))
+            log(f"  {short(out[phase])}")
+            if not args.skip_baseline:
+                log(f"size {size}: baseline {description} (row by row)")
+                out[f"baseline_{phase}"] = baseline_summary(run_child("baseline.py", f"base{phase}-{tag}", kc,
+                                                                      base_url, workdir, baseline_args))
+                log(f"  {out[f'baseline_{phase}']}")
 
-        if not args.skip_baseline:
-            log(f"size {size}: baseline full (row by row)")
-            out["baseline_full"] = baseline_summary(run_child("baseline.py", f"basefull-{tag}", kc, base_url, workdir,
-                                                              baseline_args))
-            log(f"  {out['baseline_full']}")
-
+        sync_and_baseline("full", "full sync")
         churn = sim.call("churn", resources, 0.01, 0.005, args.seed + 1)
         out["churn"] = churn
         log(f"size {size}: churned {churn}")
-
-        profile = ["--profile", str(RESULTS / f"profile-resync-{tag}.pstats")] if args.profile else []
-        log(f"size {size}: re-sync (Dagster job)")
-        out["resync"] = sync_summary(run_child("sync_child.py", f"resync-{tag}", kc, sync_url, workdir, profile))
-        log(f"  {short(out['resync'])}")
-
-        if not args.skip_baseline:
-            log(f"size {size}: baseline re-sync (row by row)")
-            out["baseline_resync"] = baseline_summary(run_child("baseline.py", f"baseresync-{tag}", kc, base_url,
-                                                                workdir, baseline_args))
-            log(f"  {out['baseline_resync']}")
+        sync_and_baseline("resync", "re-sync")
     finally:
         sim.stop()
     out["ratios"] = ratios(out)
