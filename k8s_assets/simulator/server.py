@@ -93,6 +93,16 @@ def _force_close(sock: socket.socket) -> None:
 # -- discovery ----------------------------------------------------------------------------------
 
 
+def _names_and_categories(rt: ResourceType) -> dict:
+    """shortNames and categories, present only when the type has them, in both discovery formats."""
+    extra: dict[str, Any] = {}
+    if rt.short_names:
+        extra["shortNames"] = list(rt.short_names)
+    if rt.categories:
+        extra["categories"] = list(rt.categories)
+    return extra
+
+
 class Discovery:
     """Discovery documents, serialized once from the cluster's resource types."""
 
@@ -140,18 +150,14 @@ class Discovery:
 
     @staticmethod
     def _legacy_resource(rt: ResourceType) -> dict:
-        resource: dict[str, Any] = {
+        return {
             "name": rt.plural,
             "singularName": rt.singular,
             "namespaced": rt.namespaced,
             "kind": rt.kind,
             "verbs": list(rt.verbs),
+            **_names_and_categories(rt),
         }
-        if rt.short_names:
-            resource["shortNames"] = list(rt.short_names)
-        if rt.categories:
-            resource["categories"] = list(rt.categories)
-        return resource
 
     def _legacy_group(self, group: str) -> dict:
         versions = [{"groupVersion": f"{group}/{v}", "version": v} for v in self.group_versions[group]]
@@ -162,18 +168,14 @@ class Discovery:
         for version in self.group_versions[group]:
             resources = []
             for rt in types_by_group_version[(group, version)]:
-                resource: dict[str, Any] = {
+                resources.append({
                     "resource": rt.plural,
                     "responseKind": {"group": group, "version": version, "kind": rt.kind},
                     "scope": "Namespaced" if rt.namespaced else "Cluster",
                     "singularResource": rt.singular,
                     "verbs": list(rt.verbs),
-                }
-                if rt.short_names:
-                    resource["shortNames"] = list(rt.short_names)
-                if rt.categories:
-                    resource["categories"] = list(rt.categories)
-                resources.append(resource)
+                    **_names_and_categories(rt),
+                })
             versions.append({"version": version, "resources": resources, "freshness": "Current"})
         return {"metadata": {"name": group}, "versions": versions}
 
