@@ -154,13 +154,26 @@ SYNC_IN_SUBPROCESS = textwrap.dedent("""
 """)
 
 
-def instance_home(tmp_path: Path, default_limit: int | None) -> Path:
-    """A DAGSTER_HOME holding the repository's dagster.yaml (default_limit changed if asked)."""
+def start_logged(command: list[str], log: Path, env: dict, **popen_options) -> subprocess.Popen:
+    """A child process writing to a file, not a pipe: a run blocked writing to a pipe nobody is
+    reading yet would keep its pool slot while another run waits for it."""
+    with log.open("w") as out:
+        return subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, **popen_options)
+
+
+def sync_command(kubeconfig: Path, database_url: str, home: Path, context: str) -> list[str]:
+    return [sys.executable, "-c", SYNC_IN_SUBPROCESS, str(kubeconfig), database_url, str(home), context]
+
+
+def instance_home(tmp_path: Path, default_limit: int | None, run_monitoring: dict | None = None) -> Path:
+    """A DAGSTER_HOME holding the repository's dagster.yaml (default_limit and run_monitoring
+    settings changed if asked)."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     config = yaml.safe_load((REPO / "dagster.yaml").read_text())
     if default_limit is not None:
         config["concurrency"]["pools"]["default_limit"] = default_limit
+    config["run_monitoring"].update(run_monitoring or {})
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     return home
 
@@ -207,14 +220,8 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
 
         env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(home)}
         logs = [tmp_path / f"run-{name}.log" for name in ("one", "two")]
-        runs = []
-        for name, log in zip(("one", "two"), logs):
-            # Files, not pipes: a run blocked writing to a pipe nobody is reading yet would keep
-            # the pool's only slot while the other run waits for it.
-            with log.open("w") as out:
-                runs.append(subprocess.Popen([sys.executable, "-c", SYNC_IN_SUBPROCESS, str(kubeconfig),
-                                              database_url, str(home), name],
-                                             env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT))
+        runs = [start_logged(sync_command(kubeconfig, database_url, home, name), log, env)
+                for name, log in zip(("one", "two"), logs)]
         try:
             deadline = time.monotonic() + 240
             for p in runs:
@@ -254,12 +261,9 @@ def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, databa
     sim = fresh_simulator(clusters=("one",))
     sim["one"].inject(Fault("slow", resource="pods", delay=600))
     kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
-    home = instance_home(tmp_path, 1)
-    config = yaml.safe_load((home / "dagster.yaml").read_text())
     # The repository's settings, with limits and a poll interval a test can wait for.
-    config["run_monitoring"].update(max_runtime_seconds=5, free_slots_after_run_end_seconds=1,
-                                    poll_interval_seconds=2)
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    home = instance_home(tmp_path, 1, run_monitoring={"max_runtime_seconds": 5, "free_slots_after_run_end_seconds": 1,
+                                                      "poll_interval_seconds": 2})
     env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(home), "KUBECONFIG": str(kubeconfig),
            "K8S_ASSETS_DATABASE_URL": database_url, "K8S_ASSETS_RESOURCES": "pods",
            "K8S_ASSETS_SCHEDULE": "0 0 1 1 *"}  # no tick while the daemon runs
@@ -271,9 +275,7 @@ def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, databa
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         ensure_pool(instance, _NullLog())
-    with (tmp_path / "run.log").open("w") as out:
-        run = subprocess.Popen([sys.executable, "-c", SYNC_IN_SUBPROCESS, str(kubeconfig), database_url, str(home),
-                                "one"], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+    run = start_logged(sync_command(kubeconfig, database_url, home, "one"), tmp_path / "run.log", env)
     try:
         deadline = time.monotonic() + 120
         while not any(step == "k8s_pods" for _, step in claimed()):
@@ -286,9 +288,8 @@ def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, databa
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # nobody told Dagster
 
-    with (tmp_path / "daemon.log").open("w") as out:
-        daemon = subprocess.Popen(["dagster-daemon", "run", "-w", "workspace.yaml"], env=env, cwd=REPO, stdout=out,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+    daemon = start_logged(["dagster-daemon", "run", "-w", "workspace.yaml"], tmp_path / "daemon.log", env,
+                          start_new_session=True)
     try:
         deadline = time.monotonic() + 180
         while claimed():
