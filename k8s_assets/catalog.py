@@ -47,6 +47,8 @@ COMMON_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("created_at", "timestamptz", "metadata.creationTimestamp."),
     ("resource_version", "text", "metadata.resourceVersion; a changed value means a changed object."),
     ("raw", "jsonb", "The whole object without metadata.managedFields (redacted for secrets)."),
+    ("nul_replaced", "boolean", "True when NUL characters in the object's strings were stored as U+FFFD "
+                                "(PostgreSQL text and jsonb cannot hold NUL)."),
     ("synced_at", "timestamptz", "When this row was last written (unchanged objects are not rewritten)."),
 )
 

@@ -8,7 +8,8 @@ check step so that every result of a step describes one snapshot.
 Per kind table (ERROR severity, **blocking**; the first three in a ``<table>_integrity`` step
 right after the kind, the namespace check in the ``k8s_references`` step after every kind):
 
-* ``row_count_matches_listing`` -- rows stored for the cluster == ``listed`` in the latest
+* ``row_count_matches_listing`` -- rows stored for the cluster, plus listed objects the database
+  refused and holds no version of (``k8s_rejected_objects``), == ``listed`` in the latest
   materialization of that partition (passes, marked skipped, when that listing was forbidden or
   not served: the rows of the last complete listing are kept on purpose);
 * ``rows_reference_cluster`` -- the context resolves to a stored cluster, and no row written by
@@ -86,7 +87,8 @@ CHECKS: dict[str, CheckInfo] = {
     for c in (
         CheckInfo(ROW_COUNT, dg.AssetCheckSeverity.ERROR, True,
                   "Rows stored for the cluster equal the objects the latest listing returned "
-                  "(`listed` in the materialization metadata)."),
+                  "(`listed` in the materialization metadata), less those the database refused "
+                  "and holds no version of (k8s_rejected_objects)."),
         CheckInfo(CLUSTER_REFERENCE, dg.AssetCheckSeverity.ERROR, True,
                   "The context resolves to a stored cluster and every row it wrote has a k8s_clusters row."),
         CheckInfo(NAMESPACE_REFERENCE, dg.AssetCheckSeverity.ERROR, True,
@@ -255,16 +257,22 @@ def check_row_count(results: Results, cur: psycopg.Cursor, kind: Kind, instance:
                               "cluster_uid", listing_status=status, **run)
     stored = cur.execute(sql_template("checks/row_count.sql", table=sql.Identifier(kind.table)),
                          {"cluster_uid": counted_uid}).fetchone()[0]
-    difference = stored - int(listed)
+    rejected = cur.execute(sql_template("checks/rejected_unstored.sql", table=sql.Identifier(kind.table)),
+                           {"cluster_uid": counted_uid, "kind": kind.table}).fetchone()[0]
+    difference = stored + rejected - int(listed)
     finding = Finding(offending=abs(difference))
+    refused = f" and {rejected} refused by the database (k8s_rejected_objects)" if rejected else ""
     if difference == 0:
-        text = f"{stored} rows stored, as listed"
+        text = f"{stored} rows stored{refused}, as listed"
     elif difference < 0:
-        text = f"{-difference} rows missing: the listing returned {listed} objects but {stored} rows are stored"
+        text = (f"{-difference} rows missing: the listing returned {listed} objects but {stored} rows are "
+                f"stored{refused}")
     else:
-        text = f"{difference} rows too many: the listing returned {listed} objects but {stored} rows are stored"
+        text = (f"{difference} rows too many: the listing returned {listed} objects but {stored} rows are "
+                f"stored{refused}")
     return results.result(ROW_COUNT, difference == 0, text, finding, listed=int(listed), stored=stored,
-                          difference=difference, listing_status=status, counted_cluster_uid=counted_uid, **run)
+                          rejected=rejected, difference=difference, listing_status=status,
+                          counted_cluster_uid=counted_uid, **run)
 
 
 def check_cluster_reference(results: Results, cur: psycopg.Cursor, kind: Kind, partition: str,

@@ -51,7 +51,8 @@ from k8s_assets.io_manager import (
     TABLE_KEY,
     record_failed_listing,
 )
-from k8s_assets.kind_assets import ASSET_KINDS, SYNC_POOL, as_failure, column_schema
+from k8s_assets.failures import fail_fast_unless_transient
+from k8s_assets.kind_assets import ASSET_KINDS, SYNC_POOL, column_schema
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
 CR_LIST_STREAMS = 4
@@ -195,6 +196,78 @@ def record_crd_coverage(postgres: PostgresResource, cluster_uid: str, context_na
                      "kinds": [r["kind"] for r in rows]})
 
 
+def sync_custom_resources(context: dg.AssetExecutionContext, cluster: pd.DataFrame,
+                          kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
+    """List every CRD's instances in the partition's cluster; CRDs not listed completely keep their rows."""
+    kind = CUSTOM_RESOURCES
+    context_name = context.partition_key
+    if cluster.empty:
+        raise dg.Failure(f"no k8s_clusters row for context {context_name!r}: materialize k8s_clusters first")
+    cluster_uid = str(cluster["cluster_uid"].iloc[0])
+    common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
+    started = time.monotonic()
+    try:
+        api = kubernetes.api_client(context_name)
+        try:
+            discovery = cached_discovery(api, (context_name, context.run.run_id), kubernetes.request_timeout)
+        except ListingError as e:
+            context.log.warning(f"API discovery failed ({e}); listing each CRD at the versions it declares")
+            discovery = None
+        crds = list_crds(api, kubernetes.page_size, kubernetes.request_timeout)
+    except ListingForbidden as e:
+        context.log.warning(f"CRDs are not visible in {context_name!r}; custom resource rows are kept. {e}")
+        return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "forbidden", LISTED: 0,
+                                                       LISTING_MESSAGE: str(e)})
+    except ListingNotServed as e:
+        return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served", LISTED: 0,
+                                                       LISTING_MESSAGE: str(e)})
+    except (ConfigError, ListingError) as e:
+        record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
+        context.log.error(f"listing CRDs in {context_name!r} failed; no rows were changed. {e}")
+        raise
+
+    columns: dict[str, list] = {name: [] for name in frame_columns(kind)}
+    outcomes: list[CrdOutcome] = []
+    for number, outcome in enumerate(list_custom_resources(
+            api, crds, discovery, cluster_uid, context_name, kubernetes.page_size,
+            kubernetes.request_timeout), start=1):
+        if outcome.columns is not None:
+            for name, values in outcome.columns.items():
+                columns[name].extend(values)
+            outcome.columns = None
+        outcomes.append(outcome)
+        if number % 500 == 0:
+            context.log.info(f"custom resources: {number} of {len(crds)} CRDs listed")
+    listed = len(columns["uid"])
+    incomplete = [o.crd for o in outcomes if o.status != "complete"]
+    for outcome in outcomes:
+        if outcome.status != "complete":
+            context.log.warning(f"{outcome.crd.resource}: {outcome.status}; its stored rows are kept. "
+                                f"{outcome.message}")
+    kept = kept_rows(postgres, cluster_uid, incomplete)
+    for name, values in kept.items():
+        columns[name].extend(values)
+    record_crd_coverage(postgres, cluster_uid, context_name, outcomes)
+    by_status: dict[str, int] = {}
+    for outcome in outcomes:
+        by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
+    seconds = time.monotonic() - started
+    context.log.info(f"custom resources: {listed} objects of {len(crds)} CRDs in {seconds:.1f}s "
+                     f"({by_status}); {len(kept['uid'])} rows kept for CRDs not listed completely")
+    return dg.Output(
+        to_frame(kind, columns),
+        metadata={
+            **common,
+            LISTING_STATUS: "complete",
+            LISTED: len(columns["uid"]),
+            "crds": len(crds),
+            **{f"crds_{status}": count for status, count in sorted(by_status.items())},
+            "kept_rows": len(kept["uid"]),
+            "list_seconds": round(seconds, 3),
+        },
+    )
+
+
 def build_custom_resources_asset(partitions_def: dg.PartitionsDefinition,
                                  retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     kind = CUSTOM_RESOURCES
@@ -217,70 +290,7 @@ def build_custom_resources_asset(partitions_def: dg.PartitionsDefinition,
     )
     def k8s_custom_resources(context: dg.AssetExecutionContext, cluster: pd.DataFrame,
                              kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
-        context_name = context.partition_key
-        if cluster.empty:
-            raise dg.Failure(f"no k8s_clusters row for context {context_name!r}: materialize k8s_clusters first")
-        cluster_uid = str(cluster["cluster_uid"].iloc[0])
-        common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
-        started = time.monotonic()
-        try:
-            api = kubernetes.api_client(context_name)
-            try:
-                discovery = cached_discovery(api, (context_name, context.run.run_id), kubernetes.request_timeout)
-            except ListingError as e:
-                context.log.warning(f"API discovery failed ({e}); listing each CRD at the versions it declares")
-                discovery = None
-            crds = list_crds(api, kubernetes.page_size, kubernetes.request_timeout)
-        except ListingForbidden as e:
-            context.log.warning(f"CRDs are not visible in {context_name!r}; custom resource rows are kept. {e}")
-            return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "forbidden", LISTED: 0,
-                                                           LISTING_MESSAGE: str(e)})
-        except ListingNotServed as e:
-            return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served", LISTED: 0,
-                                                           LISTING_MESSAGE: str(e)})
-        except (ConfigError, ListingError) as e:
-            record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
-            raise as_failure(e, f"listing CRDs in {context_name!r} failed; no rows were changed") from e
-
-        columns: dict[str, list] = {name: [] for name in frame_columns(kind)}
-        outcomes: list[CrdOutcome] = []
-        for number, outcome in enumerate(list_custom_resources(
-                api, crds, discovery, cluster_uid, context_name, kubernetes.page_size,
-                kubernetes.request_timeout), start=1):
-            if outcome.columns is not None:
-                for name, values in outcome.columns.items():
-                    columns[name].extend(values)
-                outcome.columns = None
-            outcomes.append(outcome)
-            if number % 500 == 0:
-                context.log.info(f"custom resources: {number} of {len(crds)} CRDs listed")
-        listed = len(columns["uid"])
-        incomplete = [o.crd for o in outcomes if o.status != "complete"]
-        for outcome in outcomes:
-            if outcome.status != "complete":
-                context.log.warning(f"{outcome.crd.resource}: {outcome.status}; its stored rows are kept. "
-                                    f"{outcome.message}")
-        kept = kept_rows(postgres, cluster_uid, incomplete)
-        for name, values in kept.items():
-            columns[name].extend(values)
-        record_crd_coverage(postgres, cluster_uid, context_name, outcomes)
-        by_status: dict[str, int] = {}
-        for outcome in outcomes:
-            by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
-        seconds = time.monotonic() - started
-        context.log.info(f"custom resources: {listed} objects of {len(crds)} CRDs in {seconds:.1f}s "
-                         f"({by_status}); {len(kept['uid'])} rows kept for CRDs not listed completely")
-        return dg.Output(
-            to_frame(kind, columns),
-            metadata={
-                **common,
-                LISTING_STATUS: "complete",
-                LISTED: len(columns["uid"]),
-                "crds": len(crds),
-                **{f"crds_{status}": count for status, count in sorted(by_status.items())},
-                "kept_rows": len(kept["uid"]),
-                "list_seconds": round(seconds, 3),
-            },
-        )
+        with fail_fast_unless_transient(f"syncing custom resources of context {context.partition_key!r}"):
+            return sync_custom_resources(context, cluster, kubernetes, postgres)
 
     return k8s_custom_resources

@@ -151,6 +151,7 @@ class Listing:
     restarts: int
     seconds: float
     unchanged: int = 0  # key-only rows: listed at the version known_versions gave
+    nul_replaced: int = 0  # objects stored with U+FFFD for the NUL characters PostgreSQL cannot hold
 
 
 ProgressLog = Callable[[str], None]
@@ -183,6 +184,7 @@ class RowBuilder:
         # serialized nor extracted, and the merge never sends it (see io_manager).
         self.known_versions = known_versions or None
         self.unchanged = 0
+        self.nul_replaced = 0
         self._key_only = [self.columns[name].append for name in frame_columns(kind)
                           if name not in _KEY_ONLY_FILLED]
 
@@ -213,7 +215,19 @@ class RowBuilder:
         item.setdefault("kind", self.kind.kind)
         if self.kind.redact is not None:
             item = self.kind.redact(item)
-            metadata = item["metadata"]
+        # Bytes, not str: one non-ASCII character (an emoji in an annotation) makes a Python str
+        # of the whole object 4 bytes per character; the UTF-8 bytes stay 1 per ASCII character
+        # (measured on simulated pods: 17 KB held per pod as str, about 5 KB as bytes).
+        raw = orjson.dumps(item)
+        nul_replaced = False
+        # orjson always writes NUL as this escape, so one byte search finds any NUL in any string
+        # (keys included); the rare object that has one is rebuilt before any column is taken.
+        if NUL_ESCAPE in raw:
+            item, nul_replaced = replace_nul(item)
+            if nul_replaced:
+                raw = orjson.dumps(item)
+                self.nul_replaced += 1
+        metadata = item["metadata"]
         c = self.columns
         c["cluster_uid"].append(self.cluster_uid)
         c["uid"].append(metadata.get("uid"))
@@ -227,12 +241,34 @@ class RowBuilder:
         c["annotations"].append(orjson.dumps(annotations).decode() if annotations else None)
         c["created_at"].append(metadata.get("creationTimestamp"))
         c["resource_version"].append(metadata.get("resourceVersion"))
-        # Bytes, not str: one non-ASCII character (an emoji in an annotation) makes a Python str
-        # of the whole object 4 bytes per character; the UTF-8 bytes stay 1 per ASCII character
-        # (measured on simulated pods: 17 KB held per pod as str, about 5 KB as bytes).
-        c["raw"].append(orjson.dumps(item))
+        c["raw"].append(raw)
+        c["nul_replaced"].append(nul_replaced)
         for append, extract in self._typed:
             append(extract(item))
+
+
+NUL_ESCAPE = b"\\u0000"
+# What a NUL becomes: PostgreSQL's text and jsonb cannot hold U+0000 (and refuse the whole COPY),
+# so it is stored as U+FFFD, the Unicode replacement character, and the row says nul_replaced.
+NUL_REPLACEMENT = "\ufffd"
+
+
+def replace_nul(value):
+    """``value`` with every NUL in its strings (keys too) replaced; and whether any was."""
+    if isinstance(value, str):
+        return (value.replace("\x00", NUL_REPLACEMENT), True) if "\x00" in value else (value, False)
+    if isinstance(value, dict):
+        replaced = False
+        out = {}
+        for key, item in value.items():
+            key, key_replaced = replace_nul(key)
+            out[key], item_replaced = replace_nul(item)
+            replaced = replaced or key_replaced or item_replaced
+        return out, replaced
+    if isinstance(value, list):
+        pairs = [replace_nul(item) for item in value]
+        return [item for item, _ in pairs], any(r for _, r in pairs)
+    return value, False
 
 
 # Columns a key-only row (an object already stored at the listed version) carries.
@@ -332,7 +368,7 @@ def list_kind(api: k8s_client.ApiClient, kind: Kind, cluster_uid: str, context_n
             progress(f"{kind.resource}: continue token expired on page {pages + 1}; restarting the list")
             continue
         return Listing(rows.columns, count, pages, resource_version, restart, time.monotonic() - started,
-                       unchanged=rows.unchanged)
+                       unchanged=rows.unchanged, nul_replaced=rows.nul_replaced)
     raise AssertionError("unreachable")
 
 

@@ -14,6 +14,7 @@ import dagster as dg
 
 from k8s_assets.catalog import Kind
 from k8s_assets.database import sql_text
+from k8s_assets.failures import fail_fast_unless_transient
 from k8s_assets.io_manager import CLUSTERS_TABLE
 from k8s_assets.kind_assets import SYNC_POOL
 from k8s_assets.resources import PostgresResource
@@ -56,12 +57,13 @@ def build_images_asset(kinds: tuple[Kind, ...], partitions_def: dg.PartitionsDef
     )
     def k8s_container_images(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
         started = time.monotonic()
-        with postgres.connect() as conn:
-            row = conn.execute(sql_text("merge/cluster_of_context.sql"),
-                               {"context_name": context.partition_key}).fetchone()
-        if row is None:
-            raise dg.Failure(f"no cluster for context {context.partition_key!r}: materialize k8s_clusters first")
-        metadata = rebuild_images(postgres, str(row[0]))
+        with fail_fast_unless_transient(f"deriving container images of context {context.partition_key!r}"):
+            with postgres.connect() as conn:
+                row = conn.execute(sql_text("merge/cluster_of_context.sql"),
+                                   {"context_name": context.partition_key}).fetchone()
+            if row is None:
+                raise dg.Failure(f"no cluster for context {context.partition_key!r}: materialize k8s_clusters first")
+            metadata = rebuild_images(postgres, str(row[0]))
         metadata["rebuild_seconds"] = round(time.monotonic() - started, 3)
         return dg.MaterializeResult(metadata=metadata)
 

@@ -15,11 +15,13 @@ listing never reaches here (its asset raised). Any database error rolls everythi
 
 
 import time
+from dataclasses import dataclass
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+import psycopg
 from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
@@ -27,6 +29,7 @@ from psycopg.pq import Format
 from k8s_assets.catalog import KINDS_BY_TABLE, Kind
 from k8s_assets.database import sql_template, sql_text
 from k8s_assets.extraction import frame_columns
+from k8s_assets.failures import fail_fast_unless_transient
 from k8s_assets.resources import PostgresResource
 
 TABLE_KEY = "k8s_assets/table"
@@ -60,7 +63,32 @@ class Utf8TextDumper(Dumper):
         return obj
 
 
-def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str]) -> None:
+# Errors about the values of one row: that object is set aside and the rest of the kind is
+# written. Anything else (a missing cluster row, a lost connection) fails the whole merge.
+REFUSED_ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.NotNullViolation, psycopg.errors.CheckViolation)
+# More refused objects than this is no longer a few hostile objects but a systematic problem
+# (a bug, a schema out of date): fail the merge and say so instead of setting the kind aside.
+MAX_REJECTED = 100
+MAX_EXAMPLES = 5
+
+
+class RefusedRows(ValueError):
+    """The database refused too many rows of one kind for them to be set aside one by one."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    position: int  # of the row in the frame given to copy_frame
+    error: str
+
+
+def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str]) -> list[Rejection]:
+    """COPY a frame's rows into ``target``; rows the database refuses are set aside and returned.
+
+    The whole frame goes in one COPY. Only if PostgreSQL refuses a value is the frame split in
+    halves, each COPY under its own savepoint, down to the refused rows: one bad object costs
+    about two more passes over its kind, and never blocks the others.
+    """
     # Only this cursor's COPY takes bytes as text; psycopg still escapes them for COPY.
     cur.adapters.register_dumper(bytes, Utf8TextDumper)
     statement = sql_template(
@@ -68,9 +96,46 @@ def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str]) ->
         target=sql.Identifier(target),
         columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
     )
+    rows = zip(*(column_values(frame[c]) for c in columns))
+    try:
+        with cur.connection.transaction():
+            _copy_rows(cur, statement, rows)
+        return []
+    except REFUSED_ROW_ERRORS:
+        pass
+    rows = list(zip(*(column_values(frame[c]) for c in columns)))
+    rejected: list[Rejection] = []
+    pending = [(0, len(rows))]
+    while pending:
+        start, stop = pending.pop()
+        try:
+            with cur.connection.transaction():
+                _copy_rows(cur, statement, rows[start:stop])
+        except REFUSED_ROW_ERRORS as e:
+            if stop - start > 1:
+                middle = (start + stop) // 2
+                pending += [(middle, stop), (start, middle)]
+                continue
+            rejected.append(Rejection(start, refusal(e)))
+            if len(rejected) > MAX_REJECTED:
+                raise RefusedRows(f"{target}: the database refused more than {MAX_REJECTED} rows; the first: "
+                                   f"{rejected[0].error}") from e
+    return rejected
+
+
+def _copy_rows(cur, statement: sql.Composed, rows) -> None:
     with cur.copy(statement) as copy:
-        for row in zip(*(column_values(frame[c]) for c in columns)):
+        for row in rows:
             copy.write_row(row)
+
+
+def refusal(error: psycopg.Error) -> str:
+    """What PostgreSQL said about a refused row, without the row itself (COPY's context quotes it)."""
+    diag = error.diag
+    text = diag.message_primary or str(error).splitlines()[0]
+    if diag.sqlstate:
+        text = f"{text} (SQLSTATE {diag.sqlstate})"
+    return text[:500]
 
 
 def record_coverage(cur, kind: Kind, cluster_uid: str, context_name: str, status: str,
@@ -101,6 +166,33 @@ def stored_versions(postgres: PostgresResource, kind: Kind, cluster_uid: str) ->
                                  {"cluster_uid": cluster_uid}).fetchall())
 
 
+def rejected_objects(frame: pd.DataFrame, refused: list[Rejection]) -> list[dict]:
+    """Who the refused rows were, for k8s_rejected_objects and the asset's metadata."""
+    rows = []
+    for rejection in refused:
+        row = frame.iloc[rejection.position]
+        rows.append({"uid": str(row["uid"]), "namespace": row.get("namespace"), "name": row["name"],
+                     "resource_version": row["resource_version"], "error": rejection.error})
+    return rows
+
+
+def record_rejections(cur, kind: Kind, cluster_uid: str, context_name: str, rejected: list[dict]) -> None:
+    """Replace the kind's recorded rejections with this listing's (first_rejected_at is kept)."""
+    cur.execute(sql_text("merge/forget_rejections.sql"),
+                {"cluster_uid": cluster_uid, "kind": kind.table, "uids": [r["uid"] for r in rejected]})
+    if rejected:
+        cur.executemany(sql_text("merge/record_rejection.sql"),
+                        [{**r, "cluster_uid": cluster_uid, "kind": kind.table, "context_name": context_name}
+                         for r in rejected])
+
+
+def rejection_table(rejected: list[dict]) -> str:
+    lines = ["| namespace | name | uid | error |", "|---|---|---|---|"]
+    lines += [f"| {r['namespace'] or ''} | {r['name']} | {r['uid']} | {r['error'].replace('|', '/')} |"
+              for r in rejected]
+    return "\n".join(lines)
+
+
 class PostgresMergeIOManager(dg.ConfigurableIOManager):
     """Merges kind DataFrames into the FK-linked inventory schema; loads a partition's rows back."""
 
@@ -111,11 +203,20 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
         table = (context.definition_metadata or {})[TABLE_KEY]
         started = time.monotonic()
-        if table == CLUSTERS_TABLE:
-            metadata = self._write_cluster(obj)
-        else:
-            listing = {k: _plain(v) for k, v in (context.output_metadata or {}).items()}
-            metadata = self.merge(KINDS_BY_TABLE[table], obj, listing)
+        partition = context.partition_key if context.has_partition_key else ""
+        with fail_fast_unless_transient(f"merging {table} of context {partition!r}"):
+            if table == CLUSTERS_TABLE:
+                metadata = self._write_cluster(obj)
+            else:
+                listing = {k: _plain(v) for k, v in (context.output_metadata or {}).items()}
+                metadata = self.merge(KINDS_BY_TABLE[table], obj, listing)
+        rejected = metadata.pop("rejected_objects", None)
+        if rejected:
+            context.log.warning(f"{table}: the database refused {len(rejected)} objects; they were set aside "
+                                "(k8s_rejected_objects) and the rest merged:\n"
+                                + "\n".join(f"  {r['namespace'] or ''}/{r['name']} ({r['uid']}): {r['error']}"
+                                            for r in rejected[:MAX_EXAMPLES]))
+            metadata["rejected_examples"] = dg.MetadataValue.md(rejection_table(rejected[:MAX_EXAMPLES]))
         metadata["merge_seconds"] = round(time.monotonic() - started, 3)
         context.add_output_metadata(metadata)
 
@@ -143,12 +244,15 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
         context_name = (frame["context_name"].iloc[0] if len(frame) else listing.get("context_name")) or ""
         listed = len(frame)
         counts = {"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 0}
+        rejected: list[dict] = []
         table = sql.Identifier(kind.table)
         with self.postgres.connect() as conn, conn.transaction():
             cur = conn.cursor()
             cur.execute(sql_text("merge/lock.sql"), {"table": kind.table, "cluster_uid": cluster_uid})
             if status == "complete":
-                counts = self._merge_complete(cur, kind, table, frame, cluster_uid)
+                counts, refused = self._merge_complete(cur, kind, table, frame, cluster_uid)
+                rejected = rejected_objects(frame, refused)
+                record_rejections(cur, kind, cluster_uid, context_name, rejected)
             previous = record_coverage(cur, kind, cluster_uid, context_name, status,
                                        listed if status == "complete" else None,
                                        listing.get(RESOURCE_VERSION), listing.get(LISTING_MESSAGE))
@@ -159,9 +263,11 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
             ).fetchone()[0]
         # Keys the asset already attached (status, listed, ...) are not repeated here.
         return {"table": kind.table, "previous_listing_status": previous or "", **counts,
-                "dagster/row_count": stored}
+                "rejected": len(rejected), "rejected_objects": rejected, "dagster/row_count": stored}
 
-    def _merge_complete(self, cur, kind: Kind, table: sql.Identifier, frame: pd.DataFrame, cluster_uid: str) -> dict:
+    def _merge_complete(self, cur, kind: Kind, table: sql.Identifier, frame: pd.DataFrame,
+                        cluster_uid: str) -> tuple[dict, list[Rejection]]:
+        """Counts of the merge, and the rows (positions in ``frame``) the database refused."""
         columns = frame_columns(kind)
         listed = len(frame)
         has_rows = cur.execute(sql_template("merge/cluster_has_rows.sql", table=table),
@@ -172,11 +278,13 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
                 # Key-only rows came from versions read before this lock; the rows are gone now.
                 raise ValueError(f"{kind.table}: the listing relied on stored versions, but the cluster has no "
                                  "rows any more (deleted concurrently); list again")
-            copy_frame(cur, kind.table, frame, columns)
-            return {"inserted": listed, "updated": 0, "deleted": 0, "unchanged": 0}
+            refused = copy_frame(cur, kind.table, frame, columns)
+            return {"inserted": listed - len(refused), "updated": 0, "deleted": 0, "unchanged": 0}, refused
 
         cur.execute(sql_text("merge/create_stage_keys.sql"))
-        copy_frame(cur, "k8s_stage_keys", frame, ("uid", "resource_version"))
+        # A refused key (a malformed uid) leaves its object out of the listing's keys; no stored
+        # row can have that uid, so nothing is deleted for it.
+        refused = copy_frame(cur, "k8s_stage_keys", frame, ("uid", "resource_version"))
         changed = {str(uid) for (uid,) in cur.execute(sql_template("merge/changed_uids.sql", table=table),
                                                        {"cluster_uid": cluster_uid})}
         inserted = updated = 0
@@ -190,7 +298,10 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
             send &= ~key_only
         if send is not None and send.any():
             cur.execute(sql_template("merge/create_stage_rows.sql", table=table))
-            copy_frame(cur, "k8s_stage_rows", frame[send], columns)
+            sent = frame[send]
+            # A refused row keeps its key staged, so a stored older version of it stays.
+            refused += [Rejection(int(frame.index.get_loc(sent.index[r.position])), r.error)
+                        for r in copy_frame(cur, "k8s_stage_rows", sent, columns)]
             assignments = sql.SQL(", ").join(
                 sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
                 for c in (*columns, "synced_at") if c not in ("cluster_uid", "uid")
@@ -203,10 +314,10 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
         deleted = cur.execute(sql_template("merge/delete_stale.sql", table=table),
                               {"cluster_uid": cluster_uid}).rowcount
         counts = {"inserted": inserted, "updated": updated, "deleted": deleted,
-                  "unchanged": listed - inserted - updated}
+                  "unchanged": listed - inserted - updated - len(refused)}
         if stale_hints:
             counts["left_to_other_writer"] = stale_hints
-        return counts
+        return counts, refused
 
     # -- input --------------------------------------------------------------------------
 

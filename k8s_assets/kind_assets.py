@@ -23,6 +23,7 @@ from k8s_assets.extraction import (
     list_kind,
     to_frame,
 )
+from k8s_assets.failures import fail_fast_unless_transient
 from k8s_assets.io_manager import (
     CLUSTER_UID,
     CLUSTERS_TABLE,
@@ -55,13 +56,6 @@ def column_schema(kind: Kind) -> dg.TableSchema:
     )
 
 
-def as_failure(error: Exception, what: str) -> Exception:
-    """Permanent problems fail fast; transient ones are left to the retry policy."""
-    if isinstance(error, ConfigError) or (isinstance(error, ListingError) and not error.transient):
-        return dg.Failure(description=f"{what}: {error}", allow_retries=False)
-    return error
-
-
 def build_cluster_asset(partitions_def: dg.PartitionsDefinition,
                         retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     @dg.asset(
@@ -84,12 +78,10 @@ def build_cluster_asset(partitions_def: dg.PartitionsDefinition,
         },
     )
     def k8s_clusters(context: dg.AssetExecutionContext, kubernetes: KubernetesResource) -> pd.DataFrame:
-        try:
+        with fail_fast_unless_transient(f"cannot reach context {context.partition_key!r}"):
             kube_context = kubernetes.context(context.partition_key)
             api = kubernetes.api_client(kube_context.name)
             return describe_cluster(api, kube_context, kubernetes.request_timeout)
-        except (ConfigError, ListingError) as e:
-            raise as_failure(e, f"cannot reach context {context.partition_key!r}") from e
 
     return k8s_clusters
 
@@ -104,6 +96,56 @@ def served_version(context: dg.AssetExecutionContext, api, kind: Kind, context_n
                             f"at {kind.api_version}")
         return kind.version
     return discovery.version_for(kind)
+
+
+def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster: pd.DataFrame,
+              kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
+    """List one kind of the partition's cluster into a frame; what the listing saw goes in its metadata."""
+    context_name = context.partition_key
+    if cluster.empty:
+        raise dg.Failure(f"no k8s_clusters row for context {context_name!r}: materialize k8s_clusters first")
+    cluster_uid = str(cluster["cluster_uid"].iloc[0])
+    common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
+    try:
+        api = kubernetes.api_client(context_name)
+        version = served_version(context, api, kind, context_name, kubernetes.request_timeout)
+        if version is None:
+            raise ListingNotServed(f"{kind.resource} is not served by this cluster (API discovery)",
+                                   transient=False)
+        listed_kind = kind if version == kind.version else replace(kind, version=version)
+        # Objects still at their stored resourceVersion are neither serialized nor sent again.
+        known = stored_versions(postgres, kind, cluster_uid)
+        listing = list_kind(api, listed_kind, cluster_uid, context_name, page_size=kubernetes.page_size,
+                            timeout=kubernetes.request_timeout, progress=context.log.info,
+                            known_versions=known)
+    except ListingForbidden as e:
+        context.log.warning(f"{kind.resource} is not visible in {context_name!r}; its rows are kept. {e}")
+        return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "forbidden",
+                                                       LISTED: 0, LISTING_MESSAGE: str(e)})
+    except ListingNotServed as e:
+        context.log.info(f"{kind.resource} is not served by {context_name!r}; skipped. {e}")
+        return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served",
+                                                       LISTED: 0, LISTING_MESSAGE: str(e)})
+    except (ConfigError, ListingError) as e:
+        record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
+        context.log.error(f"listing {kind.resource} in {context_name!r} failed; no rows were changed. {e}")
+        raise
+    context.log.info(f"{kind.resource}: listed {listing.count} objects in {listing.pages} pages "
+                     f"in {listing.seconds:.1f}s")
+    return dg.Output(
+        to_frame(kind, listing.columns),
+        metadata={
+            **common,
+            LISTING_STATUS: "complete",
+            LISTED: listing.count,
+            "api_version": listed_kind.api_version,
+            "pages": listing.pages,
+            "list_restarts": listing.restarts,
+            "nul_replaced": listing.nul_replaced,
+            RESOURCE_VERSION: listing.resource_version or "",
+            "list_seconds": round(listing.seconds, 3),
+        },
+    )
 
 
 def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
@@ -121,49 +163,8 @@ def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
     )
     def kind_asset(context: dg.AssetExecutionContext, cluster: pd.DataFrame, kubernetes: KubernetesResource,
                    postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
-        context_name = context.partition_key
-        if cluster.empty:
-            raise dg.Failure(f"no k8s_clusters row for context {context_name!r}: materialize k8s_clusters first")
-        cluster_uid = str(cluster["cluster_uid"].iloc[0])
-        common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
-        try:
-            api = kubernetes.api_client(context_name)
-            version = served_version(context, api, kind, context_name, kubernetes.request_timeout)
-            if version is None:
-                raise ListingNotServed(f"{kind.resource} is not served by this cluster (API discovery)",
-                                       transient=False)
-            listed_kind = kind if version == kind.version else replace(kind, version=version)
-            # Objects still at their stored resourceVersion are neither serialized nor sent again.
-            known = stored_versions(postgres, kind, cluster_uid)
-            listing = list_kind(api, listed_kind, cluster_uid, context_name, page_size=kubernetes.page_size,
-                                timeout=kubernetes.request_timeout, progress=context.log.info,
-                                known_versions=known)
-        except ListingForbidden as e:
-            context.log.warning(f"{kind.resource} is not visible in {context_name!r}; its rows are kept. {e}")
-            return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "forbidden",
-                                                           LISTED: 0, LISTING_MESSAGE: str(e)})
-        except ListingNotServed as e:
-            context.log.info(f"{kind.resource} is not served by {context_name!r}; skipped. {e}")
-            return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served",
-                                                           LISTED: 0, LISTING_MESSAGE: str(e)})
-        except (ConfigError, ListingError) as e:
-            record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
-            raise as_failure(e, f"listing {kind.resource} in {context_name!r} failed; no rows were changed") from e
-        context.log.info(f"{kind.resource}: listed {listing.count} objects in {listing.pages} pages "
-                         f"in {listing.seconds:.1f}s")
-        return dg.Output(
-            to_frame(kind, listing.columns),
-            metadata={
-                **common,
-                LISTING_STATUS: "complete",
-                LISTED: listing.count,
-                "api_version": listed_kind.api_version,
-                "pages": listing.pages,
-                "list_restarts": listing.restarts,
-                RESOURCE_VERSION: listing.resource_version or "",
-                "list_seconds": round(listing.seconds, 3),
-            },
-        )
+        with fail_fast_unless_transient(f"syncing {kind.resource} of context {context.partition_key!r}"):
+            return sync_kind(context, kind, cluster, kubernetes, postgres)
 
     return kind_asset
 

@@ -429,3 +429,47 @@ def test_permanent_failures_fail_fast_with_a_clear_message(breakage, fresh_simul
     assert failure.step_key == "k8s_clusters"
     message = failure.event_specific_data.error.message
     assert expected in message and "'one'" in message, message
+
+
+def test_a_data_error_fails_fast_without_retries(fresh_simulator, tmp_path, database_url):
+    """More objects refused than can be set aside one by one: the merge fails once, not four times."""
+    from k8s_assets.io_manager import MAX_REJECTED
+
+    sim = fresh_simulator(clusters=("one",))
+    cluster = sim["one"]
+    template = cluster.list("pods")[0]
+    for i in range(MAX_REJECTED + 1):
+        pod = {**template, "metadata": {"name": f"bad-{i}", "namespace": template["metadata"]["namespace"]},
+               "status": {**template.get("status", {}), "containerStatuses": [{"restartCount": 2 ** 40}]}}
+        cluster.create("pods", pod)
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url, retry_policy=ZERO_DELAY,
+                       resources_env={"K8S_ASSETS_RESOURCES": "pods"})
+    with dg.instance_for_test() as instance:
+        result = sync(defs, instance, "one")
+    assert not result.success
+    assert not events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
+    (failure,) = events_of(result, dg.DagsterEventType.STEP_FAILURE)
+    assert failure.step_key == "k8s_pods"
+    assert "refused more than" in failure.event_specific_data.error.message
+    assert psycopg.connect(database_url).execute("SELECT count(*) FROM k8s_pods").fetchone()[0] == 0
+
+
+def test_failures_are_classified_from_real_errors(database_url, tmp_path):
+    from k8s_assets.config import ConfigError
+    from k8s_assets.extraction import ListingError
+    from k8s_assets.failures import is_transient
+
+    with psycopg.connect(database_url) as conn:
+        with pytest.raises(psycopg.DataError) as data_error:
+            conn.execute("SELECT 'not a number'::integer")
+    with pytest.raises(psycopg.OperationalError) as unreachable:
+        psycopg.connect("postgresql://nobody@127.0.0.1:1/none", connect_timeout=2)
+    with pytest.raises(FileNotFoundError) as missing:
+        (tmp_path / "gone.sql").read_text()
+    assert not is_transient(data_error.value)
+    assert not is_transient(missing.value)
+    assert not is_transient(ConfigError("KUBECONFIG", "no such context"))
+    assert not is_transient(ListingError("401", status=401, transient=False))
+    assert is_transient(unreachable.value)
+    assert is_transient(ListingError("503", status=503))
+    assert is_transient(ConnectionResetError())

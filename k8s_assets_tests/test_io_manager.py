@@ -208,3 +208,78 @@ def test_key_only_rows_for_a_cluster_without_rows_are_refused(io_manager, cluste
     frame, _ = known_frame(cluster_uid, [pod("a", 1)], {pod("a", 1)["metadata"]["uid"]: "1"})
     with pytest.raises(ValueError, match="list again"):
         io_manager.merge(PODS, frame, complete(frame))
+
+
+# -- hostile objects -----------------------------------------------------------------------
+
+BIG_ANNOTATION = "x" * 200_000
+
+
+def hostile(name: str, rv: int) -> dict:
+    obj = pod(name, rv)
+    obj["metadata"]["annotations"].update({"note": "nul\u0000inside", "big": BIG_ANNOTATION, "emoji": "🚀 ünï"})
+    obj["metadata"]["labels"]["k\u0000ey"] = "v"
+    obj["spec"]["containers"][0]["args"] = ["--flag=\u0000"]
+    return obj
+
+
+def refused(name: str, rv: int) -> dict:
+    """A pod whose restartCount does not fit the integer column: PostgreSQL refuses the row."""
+    obj = pod(name, rv)
+    obj["status"]["containerStatuses"][0]["restartCount"] = 2 ** 40
+    return obj
+
+
+def rejections(url: str) -> list[tuple]:
+    return query_all(url, "SELECT kind, name, resource_version, error FROM k8s_rejected_objects ORDER BY name")
+
+
+def query_all(url: str, statement: str, params=None) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(statement, params).fetchall()
+
+
+def test_nul_anywhere_is_stored_as_replacement_character_and_flagged(io_manager, cluster_uid, database_url):
+    frame = frame_of(PODS, cluster_uid, [pod("plain", 1), hostile("hostile", 2)])
+    counts = io_manager.merge(PODS, frame, complete(frame))
+    assert (counts["inserted"], counts["rejected"], counts["dagster/row_count"]) == (2, 0, 2)
+    stored = dict((name, rest) for name, *rest in query_all(
+        database_url, "SELECT name, nul_replaced, annotations->>'note', labels ? 'k\ufffdey', "
+                      "raw->'spec'->'containers'->0->'args'->>0, length(annotations->>'big'), "
+                      "annotations->>'emoji' FROM k8s_pods"))
+    assert stored["hostile"] == [True, "nul\ufffdinside", True, "--flag=\ufffd", 200_000, "🚀 ünï"]
+    assert stored["plain"][0] is False
+
+
+def test_an_object_the_database_refuses_is_set_aside_and_the_rest_merges(io_manager, cluster_uid, database_url):
+    first = frame_of(PODS, cluster_uid, [pod("a", 1), refused("bad", 2), pod("c", 3)])
+    counts = io_manager.merge(PODS, first, complete(first))
+    assert (counts["inserted"], counts["rejected"], counts["dagster/row_count"]) == (2, 1, 2)
+    assert [r["name"] for r in counts["rejected_objects"]] == ["bad"]
+    ((kind, name, version, error),) = rejections(database_url)
+    assert (kind, name, version) == ("k8s_pods", "bad", "2") and "out of range" in error
+
+    # Re-sync: the refused object is fixed, a stored object's new version is refused. The fixed one
+    # is stored, the stored one keeps its old version, and nothing is deleted for being refused.
+    second = frame_of(PODS, cluster_uid, [refused("a", 4), pod("bad", 5), pod("c", 3)])
+    counts = io_manager.merge(PODS, second, complete(second))
+    assert {k: counts[k] for k in ("inserted", "updated", "deleted", "unchanged", "rejected")} == \
+        {"inserted": 1, "updated": 0, "deleted": 0, "unchanged": 1, "rejected": 1}
+    assert {n: rv for n, (rv, _) in rows(database_url).items()} == {"a": "1", "bad": "5", "c": "3"}
+    assert [(name, version) for _, name, version, _ in rejections(database_url)] == [("a", "4")]
+
+    # Fixed everywhere: no rejection is left on record.
+    third = frame_of(PODS, cluster_uid, [pod("a", 6), pod("bad", 5), pod("c", 3)])
+    assert io_manager.merge(PODS, third, complete(third))["rejected"] == 0
+    assert rejections(database_url) == []
+
+
+def test_many_refused_objects_fail_the_merge_and_change_nothing(io_manager, cluster_uid, database_url):
+    from k8s_assets.io_manager import MAX_REJECTED, RefusedRows
+
+    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("kept", 1)]), complete(f))
+    before = rows(database_url)
+    bad = frame_of(PODS, cluster_uid, [refused(f"bad-{i}", i) for i in range(MAX_REJECTED + 1)])
+    with pytest.raises(RefusedRows, match="refused more than"):
+        io_manager.merge(PODS, bad, complete(bad))
+    assert rows(database_url) == before and rejections(database_url) == []

@@ -208,3 +208,42 @@ def test_wrong_token_fails_fast_without_retries(fresh_simulator, tmp_path, datab
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert "401" in failure.event_specific_data.error.message
     assert "not-the-token" not in str([e.message for e in result.all_events])
+
+
+def test_hostile_objects_never_block_their_kind(fresh_simulator, tmp_path, database_url, instance):
+    """A NUL (legal in Kubernetes JSON), a 200 KB annotation, emoji, and an object the database
+    refuses: every other pod is stored, the refused one is recorded, and the count check passes."""
+    sim = fresh_simulator(clusters=("one",))
+    cluster = sim["one"]
+    template = cluster.list("pods")[0]
+
+    def pod_like(name: str, mutate) -> dict:
+        new = copy.deepcopy(template)
+        new["metadata"] = {"name": name, "namespace": template["metadata"]["namespace"],
+                           "annotations": {"note": "nul\u0000inside", "big": "b" * 200_000, "emoji": "🚀"}}
+        mutate(new)
+        return cluster.create("pods", new)
+
+    nul = pod_like("nul", lambda p: p["spec"]["containers"][0].update(args=["--x=\u0000"]))
+    too_big = pod_like("too-big", lambda p: p["status"].setdefault("containerStatuses", [{}])[0].update(
+        restartCount=2 ** 40))
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url,
+                       resources_env={"K8S_ASSETS_RESOURCES": "namespaces,nodes,pods"})
+    result = sync(defs, instance, "one")
+    assert result.success
+    cluster_uid = cluster_uid_of(database_url, "one")
+    served = uids_in_cluster(cluster, "pods")
+    assert stored_uids(database_url, "k8s_pods", cluster_uid) == served - {too_big["metadata"]["uid"]}
+    ((replaced, note, args),) = query(database_url, "SELECT nul_replaced, annotations->>'note', "
+                                      "raw->'spec'->'containers'->0->'args'->>0 FROM k8s_pods WHERE uid = %s",
+                                      (nul["metadata"]["uid"],))
+    assert (replaced, note, args) == (True, "nul\ufffdinside", "--x=\ufffd")
+    ((name, error),) = query(database_url, "SELECT name, error FROM k8s_rejected_objects WHERE cluster_uid = %s",
+                             (cluster_uid,))
+    assert name == "too-big" and "out of range" in error
+    metadata = materialization_metadata(result, "k8s_pods")
+    assert (metadata["listed"], metadata["rejected"], metadata["nul_replaced"]) == (len(served), 1, 2)
+    assert "too-big" in metadata["rejected_examples"]
+    checks = {(c.asset_key.path[-1], c.check_name): c for c in result.get_asset_check_evaluations()}
+    row_count = checks[("k8s_pods", "row_count_matches_listing")]
+    assert row_count.passed and row_count.metadata["rejected"].value == 1
