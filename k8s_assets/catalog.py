@@ -66,6 +66,9 @@ class Kind:
     area: str  # Dagster asset group: cluster, workloads, networking, config, rbac, storage, extensions
     description: str
     columns: tuple[Column, ...] = ()
+    # Older versions of the same shape (the typed columns read the same paths), listed, newest
+    # first, by clusters that do not serve ``version`` yet: CronJob at batch/v1beta1 before 1.21.
+    older_versions: tuple[str, ...] = ()
     # Rewrites an object before it is stored (for example to drop secret values).
     # It receives the object without managedFields and must not keep references to secrets.
     redact: Callable[[dict], dict] | None = None
@@ -628,6 +631,7 @@ KINDS = KINDS + (
     Kind(
         table="k8s_cronjobs", group="batch", version="v1", plural="cronjobs", kind="CronJob",
         namespaced=True, area="workloads",
+        older_versions=("v1beta1",),
         description="CronJobs with schedule, suspension and last run times.",
         columns=(
             col("schedule", "text", at("spec", "schedule")),
@@ -643,6 +647,7 @@ KINDS = KINDS + (
     Kind(
         table="k8s_endpointslices", group="discovery.k8s.io", version="v1", plural="endpointslices",
         kind="EndpointSlice", namespaced=True, area="networking",
+        older_versions=("v1beta1",),
         description="EndpointSlices with their service, address type and endpoint counts.",
         columns=(
             col("service_name", "text", label("kubernetes.io/service-name")),
@@ -778,6 +783,7 @@ KINDS = KINDS + (
     Kind(
         table="k8s_poddisruptionbudgets", group="policy", version="v1", plural="poddisruptionbudgets",
         kind="PodDisruptionBudget", namespaced=True, area="workloads",
+        older_versions=("v1beta1",),
         description="PodDisruptionBudgets with their bounds and how many disruptions are allowed now.",
         columns=(
             col("min_available", "text", as_text(at("spec", "minAvailable")), "Count or percentage."),
@@ -792,6 +798,7 @@ KINDS = KINDS + (
     Kind(
         table="k8s_horizontalpodautoscalers", group="autoscaling", version="v2",
         plural="horizontalpodautoscalers", kind="HorizontalPodAutoscaler", namespaced=True, area="workloads",
+        older_versions=("v2beta2",),
         description="HorizontalPodAutoscalers with their target, bounds and current replicas.",
         columns=(
             col("target_kind", "text", at("spec", "scaleTargetRef", "kind")),

@@ -62,9 +62,12 @@ class Discovery:
     def version_for(self, kind: Kind) -> str | None:
         """The version to list a catalog kind at, or None when the cluster does not serve it."""
         versions = self.served_versions(kind.group, kind.plural)
-        if kind.version in versions:
-            return kind.version
+        for version in (kind.version, *kind.older_versions):
+            if version in versions:
+                return version
         if versions:
+            # Another shape (autoscaling/v1 for an autoscaling/v2 kind): raw is whole, typed
+            # columns whose paths differ stay empty.
             return versions[0]
         if any(group == kind.group for group, _ in self.failed):
             return kind.version  # discovery of its group failed: try the catalog's version anyway

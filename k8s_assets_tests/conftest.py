@@ -1,1 +1,2 @@
-pytest_plugins = ["k8s_assets_tests.fixtures_postgres", "k8s_assets_tests.fixtures_simulator"]
+pytest_plugins = ["k8s_assets_tests.fixtures_postgres", "k8s_assets_tests.fixtures_simulator",
+                  "k8s_assets_tests.fixtures_kube"]

@@ -13,13 +13,14 @@ from k8s_assets.resources import KubernetesResource, PostgresResource
 
 
 def definitions(kubeconfig: Path, database_url: str, *, resources_env: dict | None = None,
-                retry_policy: dg.RetryPolicy | None = None, request_timeout: float = 10.0) -> dg.Definitions:
+                retry_policy: dg.RetryPolicy | None = None, request_timeout: float = 10.0,
+                kubernetes_class: type[KubernetesResource] = KubernetesResource) -> dg.Definitions:
     env = {"KUBECONFIG": str(kubeconfig), **(resources_env or {})}
     settings = load_settings(env)
     postgres = PostgresResource(url=database_url)
     resources = {
-        "kubernetes": KubernetesResource(kubeconfig=str(kubeconfig), page_size=settings.page_size,
-                                         request_timeout=request_timeout),
+        "kubernetes": kubernetes_class(kubeconfig=str(kubeconfig), page_size=settings.page_size,
+                                       request_timeout=request_timeout),
         "postgres": postgres,
         "io_manager": PostgresMergeIOManager(postgres=postgres),
     }

@@ -22,7 +22,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
@@ -444,6 +444,9 @@ class SimulatedCluster:
 
     def create(self, resource: str, obj: dict) -> dict:
         return self.store.create(resource, obj)
+
+    def replace_all(self, resource: str, objects: Iterable[dict]) -> None:
+        self.store.replace_all(resource, objects)
 
     def modify(
         self, resource: str, name: str, namespace: str | None = None, mutate: Callable[[dict], dict | None] = lambda o: o

@@ -269,6 +269,16 @@ class ClusterStore:
                 self.resource_version = max(self.resource_version, int(obj["metadata"]["resourceVersion"]))
             store.dirty = True
 
+    def replace_all(self, key: str, objects: Iterable[dict]) -> None:
+        """Serve exactly ``objects`` (as they are: uids, resourceVersions, managedFields) for ``key``;
+        how a test serves a real server's objects to compare the two."""
+        store = self.resource(key)
+        with self.lock:
+            store.objects.clear()
+            store.dirty = True
+            self.load(key, objects)
+            self._current_snapshot(store)
+
     # -- changes ----------------------------------------------------------------------------
 
     @contextlib.contextmanager

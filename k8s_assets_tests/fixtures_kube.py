@@ -1,0 +1,255 @@
+"""Real Kubernetes API servers for the tests: upstream kube-apiserver and etcd on loopback.
+
+The binaries are built on this machine from source by ``scripts/build-kube-servers.sh`` into
+``~/.cache/k8s-assets/kube/<version>/`` (``K8S_ASSETS_KUBE_CACHE`` moves it): the current
+release from Go modules and the oldest release we support from Debian's source package. A
+version that is not built skips locally and fails in CI, like every other tool.
+
+There is no controller manager and no scheduler: what the server stores is exactly what the
+tests create through the official client, with the uids, resourceVersions, defaults and
+managedFields the server itself assigns.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+import urllib3
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+
+from k8s_assets.simulator.kubeconfig import KubeconfigEntry, TLSMaterial, write_kubeconfig
+from k8s_assets_tests.fixtures_postgres import skip_or_fail
+
+KUBE_CACHE = Path(os.environ.get("K8S_ASSETS_KUBE_CACHE") or Path.home() / ".cache" / "k8s-assets" / "kube")
+# The current release (Go modules) and the oldest we support (Debian's source package).
+CURRENT, OLDEST = "v1.37.2", "v1.20.2"
+REAL_VERSIONS = (CURRENT, OLDEST)
+READY_TIMEOUT = 90.0
+
+# Users of the token file. The reader may read one namespace (and the kube-system namespace
+# object, which gives the cluster its identity); nobody may read nothing at all.
+ADMIN, READER, NOBODY = "admin", "reader", "nobody"
+READER_NAMESPACE = "team-a"
+
+
+def binaries(version: str) -> Path | None:
+    """The directory holding a finished build of ``version``, or None."""
+    directory = KUBE_CACHE / version
+    if (directory / "BUILT").is_file() and (directory / "kube-apiserver").is_file() and (directory / "etcd").is_file():
+        return directory
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RealKubeServer:
+    """One etcd and one kube-apiserver of a given version, on loopback ports, in ``workdir``."""
+
+    version: str
+    workdir: Path
+    etcd_port: int = 0
+    api_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.bin = binaries(self.version)
+        self.tls = TLSMaterial.generate()
+        self.tokens = {user: base64.b32encode(os.urandom(20)).decode().lower() for user in (ADMIN, READER, NOBODY)}
+        self._processes: list[subprocess.Popen] = []
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    @property
+    def short(self) -> str:
+        """``v1.37`` from ``v1.37.2``: the version in context names."""
+        return self.version.rsplit(".", 1)[0]
+
+    def context(self, user: str = ADMIN) -> str:
+        return f"real-{self.short}" + ("" if user == ADMIN else f"-{user}")
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.etcd_port, peer_port, self.api_port = free_port(), free_port(), free_port()
+        # etcd's data on tmpfs where there is one: fsync on a shared disk is what makes etcd slow.
+        shm = Path("/dev/shm")
+        data = (shm if shm.is_dir() and os.access(shm, os.W_OK) else self.workdir) / f"etcd-{os.getpid()}-{self.api_port}"
+        self._etcd_data = data
+        etcd_url, peer_url = f"http://127.0.0.1:{self.etcd_port}", f"http://127.0.0.1:{peer_port}"
+        self._spawn("etcd", [
+            str(self.bin / "etcd"), "--name", "default", "--data-dir", str(data),
+            "--listen-client-urls", etcd_url, "--advertise-client-urls", etcd_url,
+            "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+            "--initial-cluster", f"default={peer_url}", "--quota-backend-bytes", str(8 * 1024 ** 3),
+            "--log-level", "warn",
+        ])
+        files = self._write_files()
+        self._spawn("kube-apiserver", [
+            str(self.bin / "kube-apiserver"),
+            "--etcd-servers", etcd_url,
+            "--bind-address", "127.0.0.1", "--secure-port", str(self.api_port),
+            "--advertise-address", "127.0.0.1",
+            "--tls-cert-file", str(files["cert"]), "--tls-private-key-file", str(files["key"]),
+            "--client-ca-file", str(files["ca"]),
+            "--token-auth-file", str(files["tokens"]),
+            "--authorization-mode", "RBAC",
+            "--service-account-issuer", "https://kubernetes.default.svc",
+            "--service-account-key-file", str(files["sa_public"]),
+            "--service-account-signing-key-file", str(files["sa_private"]),
+            "--service-cluster-ip-range", "10.0.0.0/24",
+            "--disable-admission-plugins", "ServiceAccount",
+            "--endpoint-reconciler-type", "none",
+        ])
+        self._wait_until_ready()
+
+    def stop(self) -> None:
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in reversed(self._processes):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self._processes.clear()
+        subprocess.run(["rm", "-rf", str(self._etcd_data)], check=False)
+
+    def __enter__(self) -> RealKubeServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _spawn(self, name: str, command: list[str]) -> None:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - owned by the process's lifetime
+        self._processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, start_new_session=True))
+
+    def _write_files(self) -> dict[str, Path]:
+        sa_key = ec.generate_private_key(ec.SECP256R1())
+        files = {
+            "ca": self.tls.ca_pem,
+            "cert": self.tls.server_cert_pem,
+            "key": self.tls.server_key_pem,
+            "sa_private": sa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()),
+            "sa_public": sa_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                          serialization.PublicFormat.SubjectPublicKeyInfo),
+            "tokens": "".join(f'{token},{user},{user}-uid,"{"system:masters" if user == ADMIN else "people"}"\n'
+                              for user, token in self.tokens.items()).encode(),
+        }
+        paths = {}
+        for name, content in files.items():
+            path = self.workdir / f"{name}.pem"
+            path.write_bytes(content)
+            path.chmod(0o600)
+            paths[name] = path
+        return paths
+
+    def _wait_until_ready(self) -> None:
+        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_cert_data=self.tls.ca_pem.decode())
+        deadline = time.monotonic() + READY_TIMEOUT
+        last = "no answer"
+        while time.monotonic() < deadline:
+            for process in self._processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{self.log_tail()}")
+            try:
+                response = http.request("GET", f"{self.server}/readyz", timeout=2.0, retries=False,
+                                        headers={"Authorization": f"Bearer {self.tokens[ADMIN]}"})
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}: {response.data[:300]!r}"
+            except urllib3.exceptions.HTTPError as e:
+                last = str(e)
+            time.sleep(0.25)
+        raise RuntimeError(f"kube-apiserver {self.version} not ready after {READY_TIMEOUT}s ({last}):\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        out = []
+        for name in ("etcd", "kube-apiserver"):
+            path = self.workdir / f"{name}.log"
+            if path.exists():
+                out.append(f"--- {name}.log ---\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+        return "\n".join(out)
+
+    # -- clients ---------------------------------------------------------------------------
+
+    def kubeconfig_entries(self) -> list[KubeconfigEntry]:
+        return [KubeconfigEntry(context_name=self.context(user), cluster_name=f"real-{self.short}",
+                                user_name=f"{self.short}-{user}", server=self.server, token=self.tokens[user],
+                                ca_pem=self.tls.ca_pem)
+                for user in (ADMIN, READER, NOBODY)]
+
+    def write_kubeconfig(self, path: Path) -> Path:
+        return write_kubeconfig(path, self.kubeconfig_entries())
+
+    def api_client(self, user: str = ADMIN) -> k8s_client.ApiClient:
+        """The official client for one user, as the kubernetes package builds it from a kubeconfig."""
+        path = self.workdir / f"kubeconfig-{user}"
+        if not path.exists():
+            write_kubeconfig(path, [e for e in self.kubeconfig_entries() if e.context_name == self.context(user)])
+        return k8s_config.new_client_from_config(config_file=str(path), persist_config=False)
+
+    # -- etcd ------------------------------------------------------------------------------
+
+    def _etcd(self, path: str, body: dict) -> dict:
+        response = urllib3.request("POST", f"http://127.0.0.1:{self.etcd_port}{path}", body=orjson.dumps(body),
+                                   headers={"Content-Type": "application/json"}, timeout=10.0)
+        if response.status != 200:
+            raise RuntimeError(f"etcd {path}: HTTP {response.status} {response.data[:300]!r}")
+        return orjson.loads(response.data)
+
+    def etcd_revision(self) -> int:
+        return int(self._etcd("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})["header"]["revision"])
+
+    def bump_and_compact(self) -> int:
+        """Write a key outside the API server's prefix, then compact etcd to that revision (etcd
+        compacts every few minutes in a real cluster): every continue token issued before is now
+        too old, and the server answers 410 Expired."""
+        key = base64.b64encode(b"/k8s-assets-tests/tick").decode()
+        revision = int(self._etcd("/v3/kv/put", {"key": key, "value": key})["header"]["revision"])
+        self._etcd("/v3/kv/compaction", {"revision": revision, "physical": True})
+        return revision
+
+
+def real_server(version: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKubeServer]:
+    if binaries(version) is None:
+        skip_or_fail(f"kube-apiserver {version} is not built in {KUBE_CACHE}: run scripts/build-kube-servers.sh")
+    server = RealKubeServer(version, tmp_path_factory.mktemp(f"kube-{version}"))
+    started = time.monotonic()
+    with server:
+        server.started_in = time.monotonic() - started
+        yield server
+
+
+@pytest.fixture(scope="session", params=REAL_VERSIONS)
+def real_kube(request, tmp_path_factory) -> Iterator[RealKubeServer]:
+    """A real API server of each supported version, shared by the session's tests."""
+    yield from real_server(request.param, tmp_path_factory)
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

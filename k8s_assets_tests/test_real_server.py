@@ -1,0 +1,308 @@
+"""The pipeline against real upstream kube-apiservers (the current release and the oldest we support).
+
+Objects are created through the official client, so uids, resourceVersions, defaults and
+managedFields are the server's own. Each test syncs through Dagster into a fresh database and
+compares what is stored with what the server lists at that moment.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import replace
+
+import dagster as dg
+import pytest
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import UnprocessibleEntityError
+
+from k8s_assets.catalog import CUSTOM_RESOURCES, KINDS, KINDS_BY_TABLE, Kind
+from k8s_assets.extraction import iter_pages
+from k8s_assets.resources import KubernetesResource
+from k8s_assets.simulator import Simulator
+from k8s_assets_tests import real_objects
+from k8s_assets_tests.fixtures_kube import CURRENT, NOBODY, OLDEST, READER, RealKubeServer
+from k8s_assets_tests.fixtures_postgres import fresh_database
+from k8s_assets_tests.pipeline import cluster_uid_of, definitions, materialization_metadata, query, sync
+
+POD_COUNT = 20
+
+
+@pytest.fixture(scope="session")
+def populated(real_kube: RealKubeServer) -> RealKubeServer:
+    real_objects.populate(real_kube.api_client(), pods=POD_COUNT)
+    return real_kube
+
+
+@pytest.fixture
+def instance():
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def sync_real(server: RealKubeServer, context: str, database_url: str, tmp_path, instance,
+              env: dict | None = None, kubernetes_class: type[KubernetesResource] = KubernetesResource
+              ) -> dg.ExecuteInProcessResult:
+    kubeconfig = server.write_kubeconfig(tmp_path / f"kubeconfig-{context}")
+    defs = definitions(kubeconfig, database_url, resources_env=env, kubernetes_class=kubernetes_class)
+    return sync(defs, instance, context)
+
+
+# -- what the server says ------------------------------------------------------------------
+
+
+def served_version(server: RealKubeServer, kind: Kind) -> str:
+    dynamic = DynamicClient(server.api_client())
+    return real_objects.resource_for(dynamic, kind).group_version
+
+
+def server_items(server: RealKubeServer, kind: Kind, version: str) -> list[dict]:
+    """Every object of a kind, listed at ``version`` with our own pager (pages of 50)."""
+    items = []
+    for page, _ in iter_pages(server.api_client(), replace(kind, version=version), 50, 30.0):
+        items += page.get("items") or ()
+    return items
+
+
+def as_stored(kind: Kind, obj: dict, api_version: str) -> dict:
+    """What the database should hold for a server object: no managedFields, kind and apiVersion set,
+    secrets redacted, NUL as U+FFFD (README: "What it stores")."""
+    obj = copy.deepcopy(obj)
+    obj["metadata"].pop("managedFields", None)
+    obj.setdefault("apiVersion", api_version)
+    obj.setdefault("kind", kind.kind)
+    if kind.redact is not None:
+        obj = kind.redact(obj)
+    return json.loads(json.dumps(obj).replace("\\u0000", "\\ufffd"))
+
+
+def stored_raw(database_url: str, table: str, cluster_uid: str) -> dict[str, dict]:
+    return {str(uid): raw for uid, raw in query(database_url, f"SELECT uid, raw FROM {table} WHERE cluster_uid = %s",
+                                                (cluster_uid,))}
+
+
+def compare_with_server(server: RealKubeServer, database_url: str, cluster_uid: str) -> list[tuple[str, str, int, int]]:
+    """Assert every catalog kind is stored exactly as the server lists it; returns the count table."""
+    table = []
+    for kind in KINDS:
+        version = served_version(server, kind)
+        expected = {o["metadata"]["uid"]: as_stored(kind, o, version)
+                    for o in server_items(server, kind, version.rsplit("/", 1)[-1])}
+        stored = stored_raw(database_url, kind.table, cluster_uid)
+        table.append((kind.table, version, len(expected), len(stored)))
+        assert stored.keys() == expected.keys(), kind.table
+        for uid, raw in stored.items():
+            assert raw == expected[uid], f"{kind.table} {raw['metadata'].get('name')}: stored raw differs"
+    return table
+
+
+# -- tests -----------------------------------------------------------------------------------
+
+
+def test_every_kind_is_stored_as_the_server_serves_it(populated, database_url, tmp_path, instance):
+    server = populated
+    result = sync_real(server, server.context(), database_url, tmp_path, instance)
+    assert result.success
+    cluster_uid = cluster_uid_of(database_url, server.context())
+    table = compare_with_server(server, database_url, cluster_uid)
+    print(f"\nkube-apiserver {server.version}: per-kind counts, server vs database")
+    print("| table | listed at | server | database |\n|---|---|---:|---:|")
+    for name, version, on_server, in_database in table:
+        print(f"| {name} | {version} | {on_server} | {in_database} |")
+    counts = dict((name, n) for name, _, n, _ in table)
+    assert counts["k8s_pods"] == POD_COUNT + 1
+    assert all(n > 0 for n in counts.values()), counts
+    ((version, source),) = query(database_url, "SELECT kubernetes_version, identity_source FROM k8s_clusters")
+    assert (version, source) == (server.version, "kube-system")
+    # The pod whose annotations carry a NUL, 200 KB and emoji is stored, flagged.
+    ((flag, note, big),) = query(database_url, "SELECT nul_replaced, annotations->>'note', "
+                                 "length(annotations->>'big') FROM k8s_pods WHERE name = 'hostile-0'")
+    assert (flag, note, big) == (True, "nul\ufffdinside", 200_000)
+    # Every check of the sync passed against a real server.
+    failed = [(c.asset_key.to_user_string(), c.check_name) for c in result.get_asset_check_evaluations()
+              if not c.passed]
+    assert not failed, failed
+    # Secret values never reach the database.
+    assert not query(database_url, "SELECT 1 FROM k8s_secrets WHERE raw::text LIKE '%CANARY-REAL%'")
+
+
+def test_kinds_served_only_at_older_versions_are_listed_there_and_fill_typed_columns(
+        populated, database_url, tmp_path, instance):
+    server = populated
+    env = {"K8S_ASSETS_RESOURCES": "cronjobs,poddisruptionbudgets,endpointslices,horizontalpodautoscalers"}
+    result = sync_real(server, server.context(), database_url, tmp_path, instance, env)
+    assert result.success
+    expected = {CURRENT: {"k8s_cronjobs": "batch/v1", "k8s_poddisruptionbudgets": "policy/v1",
+                          "k8s_endpointslices": "discovery.k8s.io/v1", "k8s_horizontalpodautoscalers": "autoscaling/v2"},
+                OLDEST: {"k8s_cronjobs": "batch/v1beta1", "k8s_poddisruptionbudgets": "policy/v1beta1",
+                         "k8s_endpointslices": "discovery.k8s.io/v1beta1",
+                         "k8s_horizontalpodautoscalers": "autoscaling/v2beta2"}}[server.version]
+    listed_at = {table: materialization_metadata(result, table)["api_version"] for table in expected}
+    assert listed_at == expected
+    typed = query(database_url, """
+        SELECT (SELECT schedule FROM k8s_cronjobs WHERE name = 'report'),
+               (SELECT min_available FROM k8s_poddisruptionbudgets WHERE name = 'web'),
+               (SELECT address_type || ':' || endpoint_count FROM k8s_endpointslices WHERE name = 'web-abc'),
+               (SELECT target_name || ':' || max_replicas || ':' || (metrics->0->>'type')
+                FROM k8s_horizontalpodautoscalers WHERE name = 'web'),
+               (SELECT raw->>'apiVersion' FROM k8s_cronjobs WHERE name = 'report')""")
+    assert typed == [("*/30 * * * *", "2", "IPv4:1", "web:10:Resource", expected["k8s_cronjobs"])]
+
+
+def test_custom_resources_follow_the_server_s_crds(populated, database_url, tmp_path, instance):
+    server = populated
+    dynamic = DynamicClient(server.api_client())
+    api_version, kind, body = real_objects.INVALID_CUSTOM_RESOURCE
+    with pytest.raises(UnprocessibleEntityError):  # the server validates against the CRD schema, not us
+        dynamic.resources.get(api_version=api_version, kind=kind).create(body={"apiVersion": api_version,
+                                                                               "kind": kind, **body},
+                                                                         namespace="team-a")
+    env = {"K8S_ASSETS_RESOURCES": "crds"}
+    result = sync_real(server, server.context(), database_url, tmp_path, instance, env)
+    assert result.success
+    rows = query(database_url, 'SELECT "group", version, plural, kind, scope, namespace, name, raw '
+                               "FROM k8s_custom_resources ORDER BY plural, name")
+    summary = [row[:7] for row in rows]
+    assert summary == [
+        # Both backups at the storage version v1, also the one created at v1beta1.
+        ("ops.example.com", "v1", "backups", "Backup", "Namespaced", "team-b", "hourly"),
+        ("ops.example.com", "v1", "backups", "Backup", "Namespaced", "team-a", "nightly"),
+        ("zoo.example.com", "v1", "octopi", "Octopus", "Namespaced", "team-a", "paul"),
+        ("infra.example.com", "v1", "regions", "Region", "Cluster", None, "eu-west"),
+    ]
+    by_name = {row[6]: row[7] for row in rows}
+    live = dynamic.resources.get(api_version="ops.example.com/v1", kind="Backup").get(
+        name="hourly", namespace="team-b").to_dict()
+    live["metadata"].pop("managedFields", None)
+    assert by_name["hourly"] == live
+    assert "bad" not in by_name
+    assert materialization_metadata(result, CUSTOM_RESOURCES.table)["listed"] == 4
+
+
+@pytest.mark.parametrize("user", [READER, NOBODY])
+def test_a_user_who_may_see_little_loses_nothing_and_the_partition_succeeds(
+        populated, user, database_url, tmp_path, instance):
+    server = populated
+    assert sync_real(server, server.context(), database_url, tmp_path, instance).success
+    admin_uid = cluster_uid_of(database_url, server.context())
+    before = {kind.table: query(database_url, f"SELECT count(*) FROM {kind.table}")[0][0] for kind in KINDS}
+
+    result = sync_real(server, server.context(user), database_url, tmp_path, instance)
+    assert result.success, "a forbidden kind must not fail the partition"
+    cluster_uid = cluster_uid_of(database_url, server.context(user))
+    coverage = dict(query(database_url, "SELECT kind, status FROM k8s_sync_coverage WHERE cluster_uid = %s "
+                                        "AND kind NOT LIKE 'k8s\\_custom\\_resources:%%'", (cluster_uid,)))
+    assert set(coverage.values()) == {"forbidden"}, coverage
+    assert coverage.keys() >= {k.table for k in KINDS}
+    after = {kind.table: query(database_url, f"SELECT count(*) FROM {kind.table}")[0][0] for kind in KINDS}
+    assert after == before, "a forbidden listing deleted rows"
+    if user == READER:
+        # The reader may read kube-system, so it reaches the same cluster as the admin.
+        assert cluster_uid == admin_uid
+    else:
+        ((source,),) = query(database_url, "SELECT identity_source FROM k8s_clusters WHERE cluster_uid = %s",
+                             (cluster_uid,))
+        assert cluster_uid != admin_uid and source == "server-url"
+
+
+class CompactsEtcdMidList(KubernetesResource):
+    """The official client, with etcd compacted (as etcd does every few minutes) right before the
+    first continue request for pods: the real server then answers 410 Expired."""
+
+    def api_client(self, context_name: str):
+        api = super().api_client(context_name)
+        server: RealKubeServer = COMPACTION["server"]
+        call_api = api.call_api
+
+        def compacting_call_api(method, url, *args, **kwargs):
+            if "/pods?" in url and "continue=" in url and not COMPACTION["revisions"]:
+                server.bump_and_compact()
+                COMPACTION["revisions"].append(server.etcd_revision())
+            return call_api(method, url, *args, **kwargs)
+
+        api.call_api = compacting_call_api
+        return api
+
+
+COMPACTION: dict = {}
+
+
+def test_an_expired_continue_token_restarts_the_list_and_it_completes(populated, database_url, tmp_path, instance):
+    server = populated
+    COMPACTION.update(server=server, revisions=[])
+    env = {"K8S_ASSETS_RESOURCES": "pods", "K8S_ASSETS_PAGE_SIZE": "5"}
+    result = sync_real(server, server.context(), database_url, tmp_path, instance, env,
+                       kubernetes_class=CompactsEtcdMidList)
+    assert COMPACTION["revisions"], "etcd was never compacted mid-list"
+    assert result.success
+    metadata = materialization_metadata(result, "k8s_pods")
+    assert metadata["list_restarts"] == 1
+    pods = server_items(server, KINDS_BY_TABLE["k8s_pods"], "v1")
+    assert metadata["listed"] == len(pods) == metadata["dagster/row_count"]
+
+
+def test_a_resync_after_real_changes_matches_the_server_again(populated, database_url, tmp_path, instance):
+    server = populated
+    assert sync_real(server, server.context(), database_url, tmp_path, instance).success
+    cluster_uid = cluster_uid_of(database_url, server.context())
+    dynamic = DynamicClient(server.api_client())
+    pods = dynamic.resources.get(api_version="v1", kind="Pod")
+    for name in ("web-0", "web-1"):
+        # Without a kubelet a bound pod only gets a deletionTimestamp unless deleted at once.
+        pods.delete(name=name, namespace="team-a", body={"gracePeriodSeconds": 0})
+    deployments = dynamic.resources.get(api_version="apps/v1", kind="Deployment")
+    deployments.patch(name="web", namespace="team-a", body={"metadata": {"labels": {"release": "canary"}}},
+                      content_type="application/merge-patch+json")
+    deployments.patch(name="web", namespace="team-a", body={"spec": {"replicas": 5}},
+                      content_type="application/merge-patch+json")
+    real_objects.create_pods(dynamic, 2, prefix="late")
+    dynamic.resources.get(api_version="v1", kind="ConfigMap").delete(name="settings", namespace="team-a")
+
+    result = sync_real(server, server.context(), database_url, tmp_path, instance)
+    assert result.success
+    pods_merge = materialization_metadata(result, "k8s_pods")
+    assert (pods_merge["inserted"], pods_merge["deleted"], pods_merge["updated"]) == (2, 2, 0)
+    deployment_merge = materialization_metadata(result, "k8s_deployments")
+    assert (deployment_merge["updated"], deployment_merge["inserted"], deployment_merge["deleted"]) == (1, 0, 0)
+    assert materialization_metadata(result, "k8s_configmaps")["deleted"] == 1
+    compare_with_server(server, database_url, cluster_uid)
+    ((replicas, label),) = query(database_url, "SELECT replicas, labels->>'release' FROM k8s_deployments "
+                                               "WHERE name = 'web'")
+    assert (replicas, label) == (5, "canary")
+
+
+# Columns that name where or when a row was written, not what the object is.
+WRITE_COLUMNS = {"context_name", "synced_at"}
+
+
+def test_the_simulator_serves_the_same_rows_as_the_real_server(populated, embedded_server_url, tmp_path, instance):
+    """The real server's objects, served by the simulator, give the same rows: every difference
+    is a simulator infidelity. Built-in kinds only: the simulator serves custom resources of its
+    own CRDs, and serves the current API versions (so this runs against the current release)."""
+    server = populated
+    if server.version != CURRENT:
+        pytest.skip("the simulator serves the API versions of current releases")
+    real_db, simulated_db = fresh_database(embedded_server_url), fresh_database(embedded_server_url)
+    kinds = [k for k in KINDS if k.table != "k8s_crds"]
+    env = {"K8S_ASSETS_RESOURCES": ",".join(k.table for k in kinds)}
+    assert sync_real(server, server.context(), real_db, tmp_path, instance, env).success
+
+    with Simulator(clusters=("mirror",), size="tiny") as sim:
+        for kind in kinds:
+            sim["mirror"].replace_all(kind.resource, server_items(server, kind, kind.version))
+        kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig-mirror")
+        assert sync(definitions(kubeconfig, simulated_db, resources_env=env), instance, "mirror").success
+
+    cluster_uid = cluster_uid_of(real_db, server.context())
+    assert cluster_uid_of(simulated_db, "mirror") == cluster_uid, "same kube-system uid, same cluster_uid"
+    differences = []
+    for kind in kinds:
+        columns = [c for c in kind.column_names if c not in WRITE_COLUMNS]
+        select = f"SELECT {', '.join(columns)} FROM {kind.table} ORDER BY uid"
+        real, simulated = query(real_db, select), query(simulated_db, select)
+        assert len(real) > 0, kind.table
+        if real != simulated:
+            for a, b in zip(real, simulated):
+                differences += [(kind.table, column, x, y) for column, x, y in zip(columns, a, b) if x != y][:3]
+            differences.append((kind.table, "rows", len(real), len(simulated)))
+    assert not differences, differences[:20]
