@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import replace
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +19,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from k8s_assets.catalog import KINDS_BY_TABLE, Kind
+from k8s_assets.extraction import iter_pages
 
 NAMESPACES = ("team-a", "team-b")
 # ResourceQuota and LimitRange admission act on every pod of their namespace (a quota without
@@ -164,6 +166,14 @@ def resource_for(dynamic: DynamicClient, kind: Kind):
         except ResourceNotFoundError:
             continue
     raise LookupError(f"the server serves {kind.resource} at none of {kind.version}, {kind.older_versions}")
+
+
+def list_objects(api: k8s_client.ApiClient, kind: Kind, version: str) -> list[dict]:
+    """Every object of a kind as the server lists it at ``version`` (pages of 500, our own pager)."""
+    items = []
+    for page, _ in iter_pages(api, replace(kind, version=version), 500, 60.0):
+        items += page.get("items") or ()
+    return items
 
 
 def create(dynamic: DynamicClient, table: str, obj: dict) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import replace
 
 import dagster as dg
 import pytest
@@ -17,7 +16,6 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 
 from k8s_assets.catalog import CUSTOM_RESOURCES, KINDS, KINDS_BY_TABLE, Kind
-from k8s_assets.extraction import iter_pages
 from k8s_assets.resources import KubernetesResource
 from k8s_assets.simulator import Simulator
 from k8s_assets_tests import real_objects
@@ -57,11 +55,7 @@ def served_version(server: RealKubeServer, kind: Kind) -> str:
 
 
 def server_items(server: RealKubeServer, kind: Kind, version: str) -> list[dict]:
-    """Every object of a kind, listed at ``version`` with our own pager (pages of 50)."""
-    items = []
-    for page, _ in iter_pages(server.api_client(), replace(kind, version=version), 50, 30.0):
-        items += page.get("items") or ()
-    return items
+    return real_objects.list_objects(server.api_client(), kind, version)
 
 
 def as_stored(kind: Kind, obj: dict, api_version: str) -> dict:
