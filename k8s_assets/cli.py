@@ -1,4 +1,7 @@
-"""The ``k8s-assets`` command: simulate, migrate, demo, dev."""
+"""The ``k8s-assets`` command: simulate, migrate, sync, demo, dev."""
+
+# Nothing here relies on PATH: whatever the command starts runs on the interpreter running it
+# (sys.executable), so it works from an unactivated virtualenv and from a pipx install.
 
 import argparse
 import os
@@ -16,6 +19,12 @@ def _migrate(args) -> int:
     return 0
 
 
+def _sync(args) -> int:
+    from k8s_assets.sync import run_sync
+
+    return run_sync(tuple(p.strip() for value in args.context for p in value.split(",") if p.strip()))
+
+
 def _demo(args) -> int:
     from k8s_assets.demo import run_demo
 
@@ -23,16 +32,19 @@ def _demo(args) -> int:
 
 
 def _dev(args) -> int:
-    """``dagster dev`` on embedded defaults; with no kubeconfig context, on simulated clusters."""
+    """``dagster dev`` on embedded defaults; with no kubeconfig context, on simulated clusters.
+
+    The code location is ./workspace.yaml when there is one (the repository root), else the
+    installed ``k8s_assets.definitions``; the instance is that of ``instance_home``.
+    """
     from k8s_assets import database
     from k8s_assets.config import kube_contexts, load_settings
+    from k8s_assets.dagster_instance import instance_home
 
     settings = load_settings()
     url = database.database_url(settings)
     database.migrate(url)
-    env = {**os.environ, "K8S_ASSETS_DATABASE_URL": url}
-    if "DAGSTER_HOME" not in env and os.path.isfile("dagster.yaml"):
-        env["DAGSTER_HOME"] = os.getcwd()
+    env = {**os.environ, "K8S_ASSETS_DATABASE_URL": url, "DAGSTER_HOME": str(instance_home(settings))}
     simulator = None
     if args.simulate or not kube_contexts(settings):
         from k8s_assets.simulator import DEFAULT_CLUSTERS, Simulator
@@ -40,15 +52,19 @@ def _dev(args) -> int:
         simulator = Simulator(clusters=DEFAULT_CLUSTERS, size="small")
         simulator.start()
         env["KUBECONFIG"] = str(simulator.write_kubeconfig(settings.home / "dev" / "kubeconfig"))
-        print(f"no kubeconfig context selected: serving simulated clusters {', '.join(DEFAULT_CLUSTERS)}")
-    command = ["dagster", "dev", "-w", "workspace.yaml", "-h", args.host, "-p", str(args.port)]
+        print(f"no kubeconfig context selected: serving simulated clusters {', '.join(DEFAULT_CLUSTERS)}", flush=True)
+    code = ["-w", "workspace.yaml"] if os.path.isfile("workspace.yaml") else ["-m", "k8s_assets.definitions"]
+    command = [sys.executable, "-m", "dagster", "dev", *code, "-h", args.host, "-p", str(args.port)]
     dagster_dev = subprocess.Popen(command, env=env)
+    # `kill <pid>` stops dagster dev (and with it the webserver, daemon and code server) too.
+    previous_sigterm = signal.signal(signal.SIGTERM, lambda signum, frame: dagster_dev.send_signal(signum))
     try:
         return dagster_dev.wait()
     except KeyboardInterrupt:
         dagster_dev.send_signal(signal.SIGINT)
         return dagster_dev.wait()
     finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
         if simulator is not None:
             simulator.stop()
 
@@ -63,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
 
     migrate = sub.add_parser("migrate", help="apply the numbered migrations in sql/ to the database")
     migrate.set_defaults(run=_migrate)
+
+    sync = sub.add_parser("sync", help="sync kubeconfig contexts now, one after another, in this process (no daemon)")
+    sync.add_argument("--context", action="append", default=[], metavar="GLOB",
+                      help="context name or glob pattern among the selected contexts (repeatable or comma-separated; "
+                           "default: every selected context)")
+    sync.set_defaults(run=_sync)
 
     demo = sub.add_parser("demo", help="sync simulated clusters into the embedded database and print a summary")
     demo.add_argument("--clusters", default="dev,staging,prod", help="comma-separated simulated cluster names")

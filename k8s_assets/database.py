@@ -9,17 +9,35 @@ from __future__ import annotations
 
 import atexit
 import functools
+import importlib.resources
 import logging
 import os
 import re
 import warnings
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+def _sql_dir() -> Traversable:
+    """The SQL files: ``k8s_assets/sql`` in an installed wheel, the repository's ``sql/`` otherwise.
+
+    pyproject.toml maps the repository's ``sql/`` into the package, so a wheel carries it as
+    ``k8s_assets/sql``. A source checkout or an editable install (``pip install -e .``) has no
+    such directory, and setuptools' editable finder cannot map a directory without
+    ``__init__.py`` into a package (pypa/setuptools#4943): there the files are read where they
+    are, next to the package.
+    """
+    shipped = importlib.resources.files("k8s_assets") / "sql"
+    if shipped.is_dir():
+        return shipped
+    return Path(__file__).resolve().parent.parent / "sql"
+
+
+SQL_DIR = _sql_dir()
 MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Any constant: all migrating processes take the same lock.
 MIGRATION_LOCK_KEY = 0x6B3861_73736574
@@ -30,7 +48,7 @@ log = logging.getLogger(__name__)
 @functools.cache
 def sql_text(name: str) -> str:
     """The text of a file under sql/, e.g. ``merge/lock.sql``."""
-    return (SQL_DIR / name).read_text()
+    return SQL_DIR.joinpath(*name.split("/")).read_text(encoding="utf-8")
 
 
 def sql_template(name: str, **identifiers: sql.Composable) -> sql.Composed:
@@ -79,11 +97,11 @@ def pooled_connection(url: str):
     return _pool(url, os.getpid()).connection()
 
 
-def migration_files() -> list[tuple[int, Path]]:
+def migration_files() -> list[tuple[int, Traversable]]:
     found = []
-    for path in sorted(SQL_DIR.glob("*.sql")):
+    for path in sorted(SQL_DIR.iterdir(), key=lambda p: p.name):
         m = MIGRATION_FILE.match(path.name)
-        if m:
+        if m and path.is_file():
             found.append((int(m.group(1)), path))
     numbers = [n for n, _ in found]
     if len(set(numbers)) != len(numbers):
@@ -107,7 +125,7 @@ def migrate(url: str) -> list[str]:
                 if number in done:
                     continue
                 with conn.transaction():
-                    conn.execute(path.read_text())
+                    conn.execute(path.read_text(encoding="utf-8"))
                     conn.execute(sql_text("migrate/record_migration.sql"), (number, path.name))
                 log.info("applied migration %s", path.name)
                 applied.append(path.name)
