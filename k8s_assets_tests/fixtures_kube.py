@@ -225,14 +225,33 @@ class RealKubeServer:
     def etcd_revision(self) -> int:
         return int(self._etcd("/v3/kv/range", {"key": base64.b64encode(b"/").decode()})["header"]["revision"])
 
-    def bump_and_compact(self) -> int:
-        """Write a key outside the API server's prefix, then compact etcd to that revision (etcd
-        compacts every few minutes in a real cluster): every continue token issued before is now
-        too old, and the server answers 410 Expired."""
-        key = base64.b64encode(b"/k8s-assets-tests/tick").decode()
-        revision = int(self._etcd("/v3/kv/put", {"key": key, "value": key})["header"]["revision"])
+    def compact(self) -> int:
+        """Compact etcd to its current revision the way kube-apiserver's own compactor does (every
+        5 minutes in a real cluster): record the revision under ``compact_rev_key``, which every
+        API server watches, then compact. A write first moves the revision past every list the
+        API server has served, so continue tokens issued before are then too old."""
+        self._etcd("/v3/kv/put", {"key": base64.b64encode(b"/k8s-assets-tests/tick").decode(), "value": ""})
+        revision = self.etcd_revision()
+        self._etcd("/v3/kv/put", {"key": base64.b64encode(b"compact_rev_key").decode(),
+                                  "value": base64.b64encode(str(revision).encode()).decode()})
         self._etcd("/v3/kv/compaction", {"revision": revision, "physical": True})
         return revision
+
+    def wait_until_expired(self, url: str, timeout: float = 60.0) -> float:
+        """Seconds until ``url`` (a list request with a continue token) is answered 410 Expired.
+
+        Since 1.34 the API server serves continue requests from its watch cache's snapshots
+        (ListFromCacheSnapshot), which it drops only when its cache compactor, polling every
+        15 s, learns of the compaction; before 1.34 etcd answers at once."""
+        http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_cert_data=self.tls.ca_pem.decode())
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            response = http.request("GET", url, headers={"Authorization": f"Bearer {self.tokens[ADMIN]}"},
+                                    timeout=10.0, retries=False)
+            if response.status == 410:
+                return time.monotonic() - started
+            time.sleep(0.5)
+        raise AssertionError(f"{url} was not answered 410 within {timeout}s of the compaction")
 
 
 def real_server(version: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealKubeServer]:

@@ -210,8 +210,8 @@ class CompactsEtcdMidList(KubernetesResource):
 
         def compacting_call_api(method, url, *args, **kwargs):
             if "/pods?" in url and "continue=" in url and not COMPACTION["revisions"]:
-                server.bump_and_compact()
-                COMPACTION["revisions"].append(server.etcd_revision())
+                COMPACTION["revisions"].append(server.compact())
+                COMPACTION["seconds_to_expiry"] = server.wait_until_expired(url)
             return call_api(method, url, *args, **kwargs)
 
         api.call_api = compacting_call_api
