@@ -48,7 +48,7 @@ from psycopg import sql
 from k8s_assets import coverage_checks
 from k8s_assets.catalog import Kind
 from k8s_assets.database import sql_template, sql_text
-from k8s_assets.io_manager import CLUSTER_UID, CLUSTERS_TABLE, LISTED, LISTING_STATUS
+from k8s_assets.inventory import CLUSTER_UID, CLUSTERS_TABLE, LISTED, LISTING_STATUS
 from k8s_assets.resources import PostgresResource
 
 ROW_COUNT = "row_count_matches_listing"
