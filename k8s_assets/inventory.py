@@ -298,15 +298,14 @@ def merge_kind(postgres: PostgresResource, kind: Kind, frame: pd.DataFrame, list
             stored = cur.execute(
                 sql_template("merge/cluster_row_count.sql", table=table), {"cluster_uid": cluster_uid}
             ).fetchone()[0]
-            history_rows = open_versions = 0
+            history_rows = 0
             if history is not None:
-                history_rows, open_versions = cur.execute(
-                    sql_template("history/cluster_history_rows.sql", history=history), {"cluster_uid": cluster_uid}
-                ).fetchone()
+                history_rows = cur.execute(sql_text("history/estimated_rows.sql"),
+                                           {"history_table": history_table(kind)}).fetchone()[0]
     # Keys the asset already attached (status, listed, ...) are not repeated here.
     return {"table": kind.table, "previous_listing_status": previous or "", **counts,
             "rejected": len(rejected), "rejected_objects": rejected, "dagster/row_count": stored,
-            **versions, "history_rows": history_rows, "open_versions": open_versions}
+            **versions, "history_rows_estimate": history_rows}
 
 
 def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identifier | None, frame: pd.DataFrame,
