@@ -14,7 +14,7 @@ The two merges of each re-sync run back to back, alternating which goes first.
 Reports: merge seconds per re-sync with and without history (median ratio, target <= 1.2);
 history bytes after the re-syncs next to the current table's size and a CloudQuery-style
 append of one full snapshot per sync (24 x the table); an as-of query for one namespace at a
-past moment (best of 5, target < 100 ms) with its EXPLAIN. Writes results/history.md and .json.
+past moment (best of 5, rows received with jsonb as text, target < 100 ms) with its EXPLAIN. Writes results/history.md and .json.
 """
 
 from __future__ import annotations
@@ -206,6 +206,11 @@ def main() -> None:
         past = moments[len(moments) // 2]
         query = "SELECT * FROM k8s_pods_as_of(%s) WHERE namespace = 'ns-042'"
         with psycopg.connect(url) as conn:
+            # The database's answer, received as text: decoding 1,500 pods' JSON into Python
+            # dicts is the client's business and would dominate the measure.
+            from psycopg.types.string import TextLoader
+
+            conn.adapters.register_loader("jsonb", TextLoader)
             conn.execute("ANALYZE")
             timings = []
             for _ in range(5):
@@ -248,7 +253,8 @@ def main() -> None:
             f"{table_bytes * args.resyncs / MIB:.1f} |",
             "",
             f"As-of one namespace ({len(rows)} pods) at the moment after re-sync {len(moments) // 2 + 1}: "
-            f"best of 5 {min(timings) * 1000:.1f} ms (target < 100 ms).",
+            f"best of 5 {min(timings) * 1000:.1f} ms received by the client, jsonb as text (target < 100 ms); "
+            "the server's execution time is in the plan below.",
             "", "```", plan, "```", "",
         ]
         (out / "history.md").write_text("\n".join(md))
