@@ -23,7 +23,7 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from k8s_assets.extraction import frame_columns, list_kind  # noqa: E402
-from k8s_assets.io_manager import Utf8TextDumper  # noqa: E402
+from k8s_assets.inventory import Utf8TextDumper  # noqa: E402
 
 
 def upsert_statement(kind) -> sql.Composed:

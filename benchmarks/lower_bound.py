@@ -28,7 +28,7 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from k8s_assets.extraction import frame_columns, get_json, list_kind  # noqa: E402
-from k8s_assets.io_manager import Utf8TextDumper  # noqa: E402
+from k8s_assets.inventory import Utf8TextDumper  # noqa: E402
 
 
 def list_and_parse(api, kind, page_size: int = 500) -> tuple[int, float]:

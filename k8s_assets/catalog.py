@@ -77,6 +77,10 @@ class Kind:
     # The resource must be served by the cluster's discovery to be listed; built-in kinds
     # a cluster does not serve are skipped and recorded, not an error.
     tags: tuple[str, ...] = field(default=())
+    # Paths (tuples of keys; "[]" is every element of an array) whose changes alone do not make
+    # a new version in the kind's history: the open version moves forward instead. For fields
+    # that change constantly and that nobody asks the history about (docs/history.md).
+    ignored_paths: tuple[tuple[str, ...], ...] = ()
 
     @property
     def resource(self) -> str:
@@ -263,6 +267,9 @@ KINDS: tuple[Kind, ...] = (
         namespaced=False, area="cluster",
         description="Nodes with readiness, roles, versions and capacity.",
         after_merge="nodes_cluster_counts.sql",
+        # The kubelet rewrites every condition's lastHeartbeatTime on each status report (every
+        # few minutes even when nothing changed); a version per report would bury real changes.
+        ignored_paths=(("status", "conditions", "[]", "lastHeartbeatTime"),),
         columns=(
             col("ready", "boolean", condition_true("Ready", "status"), "Ready condition is True."),
             col("roles", "text[]", node_roles, "From node-role.kubernetes.io/<role> labels."),
@@ -554,6 +561,9 @@ _CONFIGMAPS = Kind(
     namespaced=True, area="config",
     description="ConfigMaps with key names and value sizes; values only with K8S_ASSETS_CONFIGMAP_VALUES=true.",
     redact=configmap_redactor(keep_values=False),
+    # Leader election with a ConfigMap lock (client-go before leases, still used by some
+    # operators) renews this annotation every few seconds: it is a heartbeat, not a change.
+    ignored_paths=(("metadata", "annotations", "control-plane.alpha.kubernetes.io/leader"),),
     columns=(
         col("keys", "text[]", at(REDACTED, "keys"), "Keys of data and binaryData."),
         col("binary_keys", "text[]", at(REDACTED, "binaryKeys")),

@@ -48,7 +48,7 @@ from psycopg import sql
 from k8s_assets import coverage_checks
 from k8s_assets.catalog import Kind
 from k8s_assets.database import sql_template, sql_text
-from k8s_assets.io_manager import CLUSTER_UID, CLUSTERS_TABLE, LISTED, LISTING_STATUS
+from k8s_assets.inventory import CLUSTER_UID, CLUSTERS_TABLE, LISTED, LISTING_STATUS
 from k8s_assets.resources import PostgresResource
 
 ROW_COUNT = "row_count_matches_listing"
@@ -58,6 +58,7 @@ UNIQUE_NAMES = "names_unique"
 OWNER_REFERENCE = "controller_owners_resolve"
 NODE_REFERENCE = "scheduled_on_stored_node"
 SYNCED_RECENTLY = "synced_recently"
+HISTORY_AGREES = "history_matches_current"
 
 NAMESPACES_TABLE = "k8s_namespaces"
 NODES_TABLE = "k8s_nodes"
@@ -99,6 +100,9 @@ CHECKS: dict[str, CheckInfo] = {
                   "Every controlling ownerReference resolves to a stored object when its kind is synced."),
         CheckInfo(NODE_REFERENCE, dg.AssetCheckSeverity.WARN, False,
                   "Every scheduled pod's node_name is stored in k8s_nodes."),
+        CheckInfo(HISTORY_AGREES, dg.AssetCheckSeverity.ERROR, True,
+                  "Every current row has exactly one open version in the kind's history at the same "
+                  "resourceVersion, and no open version lacks a current row."),
         CheckInfo(SYNCED_RECENTLY, dg.AssetCheckSeverity.ERROR, False,
                   "The cluster was synced within two schedule intervals and no kind keeps failing."),
     )
@@ -318,10 +322,19 @@ def check_unique_names(results: Results, cur: psycopg.Cursor, kind: Kind, cluste
     return results.result(UNIQUE_NAMES, finding.offending == 0, text, finding)
 
 
+def check_history_agrees(results: Results, cur: psycopg.Cursor, kind: Kind, cluster_uid: str) -> dg.AssetCheckResult:
+    finding = run_finding(cur, kind_template("history/open_versions_disagree.sql", kind,
+                                             history=sql.Identifier(f"{kind.table}_history")),
+                          {"cluster_uid": cluster_uid})
+    return results.result(HISTORY_AGREES, finding.offending == 0,
+                          summary(finding, "rows and open versions disagree") if finding.offending
+                          else "every current row is the open version of its history", finding)
+
+
 def build_integrity_checks(kind: Kind, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
     """Counts, cluster and name uniqueness of one kind: they need no other table than its own, so
     they run right after the kind (and are never held back by another kind's failure)."""
-    names = [ROW_COUNT, CLUSTER_REFERENCE, UNIQUE_NAMES]
+    names = [ROW_COUNT, CLUSTER_REFERENCE, UNIQUE_NAMES, HISTORY_AGREES]
     specs = [
         *(dg.AssetCheckSpec(name, asset=kind.table, blocking=CHECKS[name].blocking,
                             description=CHECKS[name].description, partitions_def=partitions_def)
@@ -354,6 +367,8 @@ def build_integrity_checks(kind: Kind, partitions_def: dg.PartitionsDefinition) 
                                                       "(no k8s_cluster_contexts row)")
                 elif name == UNIQUE_NAMES:
                     yield check_unique_names(results, cur, kind, cluster_uid)
+                elif name == HISTORY_AGREES:
+                    yield check_history_agrees(results, cur, kind, cluster_uid)
 
     return integrity
 

@@ -19,6 +19,8 @@ import yaml
 from k8s_assets import catalog
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
+DEFAULT_HISTORY_DAYS = 30
+HISTORY_DAYS = "K8S_ASSETS_HISTORY_DAYS"
 
 
 class ConfigError(ValueError):
@@ -40,6 +42,7 @@ class Settings:
     request_timeout: float
     schedule: str
     configmap_values: bool = False  # K8S_ASSETS_CONFIGMAP_VALUES: store ConfigMap values, not only keys and sizes
+    history_days: int | None = DEFAULT_HISTORY_DAYS  # K8S_ASSETS_HISTORY_DAYS; None keeps every version
 
     @property
     def kubeconfig_env(self) -> str:
@@ -68,6 +71,7 @@ KEYS = (
     "K8S_ASSETS_REQUEST_TIMEOUT",
     "K8S_ASSETS_SCHEDULE",
     "K8S_ASSETS_CONFIGMAP_VALUES",
+    HISTORY_DAYS,
 )
 
 
@@ -124,9 +128,33 @@ def _boolean(key: str, value: str) -> bool:
     raise ConfigError(key, f"expected true or false, got {value!r}")
 
 
+def _history_days(file_values: Mapping[str, str], environ: Mapping[str, str]) -> int | None:
+    """Days of ended versions to keep: a whole number >= 0; empty keeps every version.
+
+    Unlike the other keys, an empty value is a choice here (keep all), not "unset".
+    """
+    if HISTORY_DAYS in environ:
+        value = environ[HISTORY_DAYS]
+    elif HISTORY_DAYS in file_values:
+        value = file_values[HISTORY_DAYS]
+    else:
+        return DEFAULT_HISTORY_DAYS
+    text = str(value).strip()
+    if text in ("", "None"):  # "None": an empty YAML value
+        return None
+    try:
+        days = int(text)
+    except ValueError:
+        raise ConfigError(HISTORY_DAYS, f"expected a whole number of days (0 or more) or empty, got {value!r}") from None
+    if days < 0:
+        raise ConfigError(HISTORY_DAYS, f"expected a whole number of days (0 or more) or empty, got {value!r}")
+    return days
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
-    values = {**_read_config_file(environ), **{k: environ[k] for k in KEYS if environ.get(k)}}
+    file_values = _read_config_file(environ)
+    values = {**file_values, **{k: environ[k] for k in KEYS if environ.get(k)}}
 
     kubeconfig = tuple(
         Path(p).expanduser() for p in values.get("KUBECONFIG", DEFAULT_KUBECONFIG).split(os.pathsep) if p
@@ -153,6 +181,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         schedule=schedule,
         configmap_values=configmap_values,
+        history_days=_history_days(file_values, environ),
     )
 
 

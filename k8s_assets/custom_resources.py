@@ -42,21 +42,23 @@ from k8s_assets.extraction import (
     list_kind,
     to_frame,
 )
-from k8s_assets.io_manager import (
+from k8s_assets.inventory import (
     CLUSTER_UID,
     CLUSTERS_TABLE,
+    CUSTOM_RESOURCE_COVERAGE_PREFIX,
     LISTED,
     LISTING_MESSAGE,
     LISTING_STATUS,
-    TABLE_KEY,
+    record_crd_coverage,
     record_failed_listing,
 )
+from k8s_assets.io_manager import TABLE_KEY
 from k8s_assets.failures import fail_fast_unless_transient
 from k8s_assets.kind_assets import ASSET_KINDS, SYNC_POOL, column_schema
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
 CR_LIST_STREAMS = 4
-COVERAGE_PREFIX = "k8s_custom_resources:"
+COVERAGE_PREFIX = CUSTOM_RESOURCE_COVERAGE_PREFIX
 CRDS = KINDS_BY_TABLE["k8s_crds"]
 
 
@@ -180,22 +182,6 @@ def kept_rows(postgres: PostgresResource, cluster_uid: str, crds: list[CustomRes
     return columns
 
 
-def record_crd_coverage(postgres: PostgresResource, cluster_uid: str, context_name: str,
-                        outcomes: list[CrdOutcome]) -> None:
-    """One k8s_sync_coverage row per CRD; rows of CRDs the cluster no longer has are removed."""
-    statement = sql_text("merge/record_coverage.sql")
-    rows = [{"cluster_uid": cluster_uid, "kind": COVERAGE_PREFIX + o.crd.resource, "context_name": context_name,
-             "status": o.status, "listed_count": o.count if o.status == "complete" else None,
-             "resource_version": None, "message": (o.message or "")[:2000] or None} for o in outcomes]
-    with postgres.connect() as conn, conn.transaction():
-        cur = conn.cursor()
-        if rows:
-            cur.executemany(statement, rows)
-        cur.execute(sql_text("merge/drop_gone_crd_coverage.sql"),
-                    {"cluster_uid": cluster_uid, "prefix": COVERAGE_PREFIX.replace("_", r"\_") + "%",
-                     "kinds": [r["kind"] for r in rows]})
-
-
 def sync_custom_resources(context: dg.AssetExecutionContext, cluster: pd.DataFrame,
                           kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
     """List every CRD's instances in the partition's cluster; CRDs not listed completely keep their rows."""
@@ -247,7 +233,9 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster: pd.DataFra
     kept = kept_rows(postgres, cluster_uid, incomplete)
     for name, values in kept.items():
         columns[name].extend(values)
-    record_crd_coverage(postgres, cluster_uid, context_name, outcomes)
+    record_crd_coverage(postgres, cluster_uid, context_name,
+                        [(COVERAGE_PREFIX + o.crd.resource, o.status, o.count if o.status == "complete" else None,
+                          (o.message or "")[:2000] or None) for o in outcomes])
     by_status: dict[str, int] = {}
     for outcome in outcomes:
         by_status[outcome.status] = by_status.get(outcome.status, 0) + 1

@@ -18,6 +18,7 @@ from k8s_assets.checks import build_checks
 from k8s_assets.config import Settings, context_names, load_settings
 from k8s_assets.coverage_checks import build_coverage_check
 from k8s_assets.custom_resources import build_custom_resources_asset
+from k8s_assets.history import build_history_retention
 from k8s_assets.images import build_images_asset
 from k8s_assets.io_manager import PostgresMergeIOManager
 from k8s_assets.kind_assets import build_assets
@@ -64,12 +65,13 @@ def build_definitions(settings: Settings | None = None, retry_policy: dg.RetryPo
         SYNC_JOB, selection=dg.AssetSelection.assets(*assets),
         description="Sync every selected kind of one kubeconfig context (one partition) into PostgreSQL.",
     )
+    retention, retention_job, retention_schedule = build_history_retention(settings)
     return dg.Definitions(
-        assets=assets,
+        assets=[*assets, retention],
         # Checks run in the sync job after their asset, for the same partition (docs/checks.md).
         asset_checks=checks,
-        jobs=[sync_job],
-        schedules=[build_sync_schedule(settings, sync_job, partitions)],
+        jobs=[sync_job, retention_job],
+        schedules=[build_sync_schedule(settings, sync_job, partitions), retention_schedule],
         resources=resources or build_resources(settings),
         # Steps of one partition run one after another in the run's process: a subprocess
         # per kind would cost more in start-up than most kinds take to sync.

@@ -15,7 +15,7 @@ import dagster as dg
 from k8s_assets.catalog import Kind
 from k8s_assets.database import sql_text
 from k8s_assets.failures import fail_fast_unless_transient
-from k8s_assets.io_manager import CLUSTERS_TABLE
+from k8s_assets.inventory import CLUSTERS_TABLE
 from k8s_assets.kind_assets import SYNC_POOL
 from k8s_assets.resources import PostgresResource
 

@@ -24,17 +24,17 @@ from k8s_assets.extraction import (
     to_frame,
 )
 from k8s_assets.failures import fail_fast_unless_transient
-from k8s_assets.io_manager import (
+from k8s_assets.inventory import (
     CLUSTER_UID,
     CLUSTERS_TABLE,
     LISTED,
     LISTING_MESSAGE,
     LISTING_STATUS,
     RESOURCE_VERSION,
-    TABLE_KEY,
     record_failed_listing,
     stored_versions,
 )
+from k8s_assets.io_manager import TABLE_KEY
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
 ASSET_KINDS = {"kubernetes", "postgres"}
