@@ -30,8 +30,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 import psycopg  # noqa: E402
+from bench_sync import fresh_database  # noqa: E402
 
 from k8s_assets import inventory  # noqa: E402
 from k8s_assets.catalog import KINDS_BY_TABLE  # noqa: E402
@@ -102,22 +104,6 @@ def frame(cluster_uid: str, pods: list[dict], known: dict[str, str] | None = Non
     for p in pods:
         rows.add(p)
     return to_frame(PODS, rows.columns)
-
-
-def fresh_database(server_url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    from psycopg import sql
-
-    from k8s_assets.database import migrate
-
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    parts = urlsplit(server_url)
-    url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    migrate(url)
-    return url
 
 
 def one(url: str, statement: str, params=None):
