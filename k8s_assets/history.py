@@ -18,7 +18,7 @@ from k8s_assets.inventory import drop_expired_history, history_sizes
 from k8s_assets.resources import PostgresResource
 
 RETENTION_ASSET = "k8s_history_retention"
-RETENTION_JOB = "k8s_history_retention"
+RETENTION_JOB = "k8s_history_retention_job"
 RETENTION_SCHEDULE = "k8s_history_retention_schedule"
 # Daily, a quarter past midnight UTC: the day partition that just became old enough goes then.
 RETENTION_CRON = "15 0 * * *"

@@ -61,3 +61,16 @@ def test_bad_configuration_fails_at_load_naming_the_key(simulator_kubeconfig, da
     done = dagster("definitions", "validate", "-m", "k8s_assets.definitions", env=env, timeout=120)
     assert done.returncode != 0
     assert "K8S_ASSETS_RESOURCES" in done.stderr + done.stdout
+
+
+def test_the_code_location_loads_as_dagster_loads_it(simulator_kubeconfig):
+    """What `dagster dev` and the webserver do with k8s_assets.definitions: build the repository,
+    which refuses, for example, a job named like an asset's op."""
+    import dagster as dg
+
+    from k8s_assets.config import load_settings
+    from k8s_assets.definitions import build_definitions
+
+    defs = build_definitions(load_settings({"KUBECONFIG": str(simulator_kubeconfig)}))
+    dg.Definitions.validate_loadable(defs)
+    assert {job.name for job in defs.get_repository_def().get_all_jobs()} >= {"k8s_sync", "k8s_history_retention_job"}
