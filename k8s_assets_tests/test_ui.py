@@ -22,6 +22,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from k8s_assets.history import RETENTION_ASSET
 from k8s_assets_tests.fixtures_postgres import skip_or_fail
 from k8s_assets_tests.pipeline import definitions, sync
 
@@ -149,8 +150,10 @@ def test_asset_graph_shows_the_assets(webserver):
     assert {"k8s_clusters", "k8s_pods", "k8s_deployments", "k8s_services"} <= set(by_name)
     for name, node in by_name.items():
         assert node["description"], f"{name} has no description"
-        assert node["partitionKeys"] == ["alpha", "beta"], name
+        # Every asset is per context, but history retention, which drops days across clusters.
+        assert node["partitionKeys"] == ([] if name == RETENTION_ASSET else ["alpha", "beta"]), name
         assert "postgres" in node["kinds"], name
+    assert by_name[RETENTION_ASSET]["groupName"] == "history"
     assert by_name["k8s_pods"]["groupName"] == "workloads" and by_name["k8s_clusters"]["groupName"] == "cluster"
 
     url = f"http://127.0.0.1:{port}/locations/{LOCATION}/asset-groups/workloads"
