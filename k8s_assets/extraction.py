@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import orjson
 import pandas as pd
@@ -114,16 +115,33 @@ def _status_message(status: int, body: bytes) -> tuple[str, str | None]:
     return text or f"HTTP {status}", None
 
 
+def send_get(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] | None = None,
+             timeout: float | None = None, accept: str = "application/json") -> urllib3.BaseHTTPResponse:
+    """GET a path through the client's own connection pool (TLS, proxy, our retries), body unread.
+
+    We go below ``ApiClient.call_api`` because its signature changed in kubernetes 37, while
+    dagster-k8s (the K8sRunLauncher) still requires kubernetes<37; the pool manager and
+    ``Configuration.auth_settings()`` are the same in both. ``auth_settings()`` runs the client's
+    ``refresh_api_key_hook``, which renews exec-plugin tokens that have expired.
+    """
+    configuration = api.configuration
+    headers = {**api.default_headers, "Accept": accept}
+    for auth in configuration.auth_settings().values():
+        if auth["in"] == "header" and auth["value"]:
+            headers[auth["key"]] = auth["value"]
+    url = configuration.host + path + ("?" + urlencode(query) if query else "")
+    return api.rest_client.pool_manager.request(
+        "GET", url, headers=headers, preload_content=False,
+        timeout=urllib3.Timeout(total=timeout) if timeout else None,
+    )
+
+
 def get_json(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] | None = None,
              timeout: float | None = None) -> tuple[int, dict | None, bytes]:
     """GET a path; returns (status, parsed JSON or None, raw body). Network errors raise ListingError."""
-    method, url, headers, _, _ = api.param_serialize(
-        "GET", path, query_params=query or [], header_params={"Accept": "application/json"},
-        auth_settings=["BearerToken"],
-    )
     try:
-        response = api.call_api(method, url, header_params=headers, _request_timeout=timeout)
-    except (urllib3.exceptions.HTTPError, OSError, k8s_client.ApiException) as e:
+        response = send_get(api, path, query, timeout)
+    except (urllib3.exceptions.HTTPError, OSError) as e:
         # urllib3 has already retried connection errors and timeouts.
         raise ListingError(f"GET {path} failed: {_describe_network_error(e)}") from e
     try:

@@ -206,15 +206,16 @@ class CompactsEtcdMidList(KubernetesResource):
     def api_client(self, context_name: str):
         api = super().api_client(context_name)
         server: RealKubeServer = COMPACTION["server"]
-        call_api = api.call_api
+        pool = api.rest_client.pool_manager
+        request = pool.request
 
-        def compacting_call_api(method, url, *args, **kwargs):
+        def compacting_request(method, url, *args, **kwargs):
             if "/pods?" in url and "continue=" in url and not COMPACTION["revisions"]:
                 COMPACTION["revisions"].append(server.compact())
                 COMPACTION["seconds_to_expiry"] = server.wait_until_expired(url)
-            return call_api(method, url, *args, **kwargs)
+            return request(method, url, *args, **kwargs)
 
-        api.call_api = compacting_call_api
+        pool.request = compacting_request
         return api
 
 
