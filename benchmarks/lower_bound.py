@@ -1,7 +1,8 @@
 """The lower bound of a full sync: only list-and-parse, and only COPY of the same rows.
 
 (a) GET every page of every kind of the job through the kubernetes client's request
-    machinery, ``orjson.loads`` each page and drop it (GC paused, as in the pipeline).
+    machinery and receive its bytes, reading nothing but the continue token (the wire);
+    for reference also the same with ``orjson.loads`` of each whole page (GC paused).
 (b) Build the rows exactly as the pipeline does (RowBuilder; not timed), then time only a
     COPY of those rows into the same, empty table (same indexes, TOAST settings and FK).
 
@@ -24,11 +25,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import api_and_cluster, job_kinds, child_arguments  # noqa: E402
 
+import msgspec  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from k8s_assets.extraction import frame_columns, get_json, list_kind  # noqa: E402
+from k8s_assets.extraction import frame_columns, get_json, list_kind, send_get  # noqa: E402
 from k8s_assets.inventory import Utf8TextDumper  # noqa: E402
+
+
+class _Continue(msgspec.Struct):
+    """The only field of a list page the wire-only pass reads; items are skipped unparsed."""
+
+    metadata: dict = msgspec.field(default_factory=dict)
+
+
+def receive_only(api, kind, page_size: int = 500) -> tuple[int, float]:
+    """Seconds to receive every page's bytes, reading only the continue token: the wire's cost."""
+    started = time.perf_counter()
+    received, token = 0, None
+    path = kind.list_path()
+    decode = msgspec.json.Decoder(_Continue).decode
+    while True:
+        query = [("limit", str(page_size))] + ([("continue", token)] if token else [])
+        response = send_get(api, path, query, 120.0)
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {response.status}")
+        received += len(body)
+        token = decode(body).metadata.get("continue")
+        if not token:
+            break
+    return received, time.perf_counter() - started
 
 
 def list_and_parse(api, kind, page_size: int = 500) -> tuple[int, float]:
@@ -76,6 +103,7 @@ def main(argv=None) -> int:
     api, cluster_uid = api_and_cluster(args.kubeconfig, args.partition, args.url)
     kinds = {}
     for kind in job_kinds(args.kubeconfig):
+        received_bytes, receive_seconds = receive_only(api, kind)
         count, parse_seconds = list_and_parse(api, kind)
         listing = list_kind(api, kind, cluster_uid, args.partition, progress=lambda _m: None)
         copy_seconds = copy_rows(args.url, kind, listing.columns, cluster_uid)
@@ -85,10 +113,13 @@ def main(argv=None) -> int:
         # What the pipeline's re-sync listing costs when it is given the stored versions
         # (list_kind(known_versions=...)): every object here is unchanged.
         keyed = list_kind(api, kind, cluster_uid, args.partition, progress=lambda _m: None, known_versions=known)
-        kinds[kind.table] = {"listed": count, "parse_seconds": parse_seconds, "copy_seconds": copy_seconds,
+        kinds[kind.table] = {"listed": count, "received_bytes": received_bytes, "receive_seconds": receive_seconds,
+                             "parse_seconds": parse_seconds, "copy_seconds": copy_seconds,
                              "extract_seconds": extract_seconds, "known_versions_list_seconds": keyed.seconds}
         del keyed, known
     out = {"success": True, "kinds": kinds,
+           "receive_seconds": sum(k["receive_seconds"] for k in kinds.values()),
+           "received_bytes": sum(k["received_bytes"] for k in kinds.values()),
            "parse_seconds": sum(k["parse_seconds"] for k in kinds.values()),
            "copy_seconds": sum(k["copy_seconds"] for k in kinds.values()),
            "extract_seconds": sum(k["extract_seconds"] for k in kinds.values()),

@@ -24,8 +24,8 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def run_measured(argv: list[str], out: Path, env: dict | None = None, log: Path | None = None) -> dict:
-    """Run ``argv`` (which writes JSON to ``out``); return that JSON plus wall time and peak RSS."""
+def run_measured(argv: list[str], out: Path | None, env: dict | None = None, log: Path | None = None) -> dict:
+    """Run ``argv`` (which writes JSON to ``out``, if given); return that JSON plus wall time and peak RSS."""
     started = time.perf_counter()
     with open(log or "/dev/null", "ab") as log_file:
         child = subprocess.Popen(argv, env=env, stdout=log_file, stderr=subprocess.STDOUT)
@@ -48,9 +48,9 @@ def run_measured(argv: list[str], out: Path, env: dict | None = None, log: Path 
         done.set()
         sampler.join()
     wall = time.perf_counter() - started
-    if code != 0 and not out.exists():
+    if code != 0 and (out is None or not out.exists()):
         raise RuntimeError(f"{' '.join(argv[:3])} failed with exit code {code}; see {log}")
-    result = json.loads(out.read_text())
+    result = json.loads(out.read_text()) if out is not None else {}
     if code != 0 or not result.get("success", True):
         print(f"warning: {argv[1]} exited {code}: {result.get('failures')}", file=sys.stderr)
     result.update(process_seconds=wall, peak_rss_bytes=peak, exit_code=code)
