@@ -259,19 +259,23 @@ def node_roles(obj: dict) -> list[str]:
     return sorted(k[len(prefix):] for k in labels if k.startswith(prefix))
 
 
+_CONTAINER_STATUSES = at("status", "containerStatuses")
+_CRD_VERSIONS = at("spec", "versions")
+
+
 @reading(("status", "containerStatuses", EACH, "restartCount"))
 def pod_restart_count(obj: dict) -> int:
-    return sum(s.get("restartCount", 0) for s in at("status", "containerStatuses")(obj) or ())
+    return sum(s.get("restartCount", 0) for s in _CONTAINER_STATUSES(obj) or ())
 
 
 @reading(("spec", "versions", EACH, "name"), ("spec", "versions", EACH, "served"))
 def crd_served_versions(obj: dict) -> list[str]:
-    return [v["name"] for v in at("spec", "versions")(obj) or () if v.get("served")]
+    return [v["name"] for v in _CRD_VERSIONS(obj) or () if v.get("served")]
 
 
 @reading(("spec", "versions", EACH, "name"), ("spec", "versions", EACH, "storage"))
 def crd_storage_version(obj: dict) -> str | None:
-    for v in at("spec", "versions")(obj) or ():
+    for v in _CRD_VERSIONS(obj) or ():
         if v.get("storage"):
             return v.get("name")
     return None

@@ -158,22 +158,28 @@ COMMON_READS: tuple[Path, ...] = (
 )
 # Kept as the bytes it came as, to find and cut it out of the object's bytes (see stored_bytes).
 MANAGED_FIELDS: Path = ("metadata", "managedFields")
+LABELS: Path = ("metadata", "labels")
+ANNOTATIONS: Path = ("metadata", "annotations")
 
 _LEAF = "leaf"
 _RAW = "raw"
 
 
-def read_tree(paths: Iterable[Path]) -> dict:
-    """Paths as a tree of keys; a path that is a prefix of another covers it (its value is taken whole)."""
+def read_tree(paths: Iterable[Path], raw: Iterable[Path] = ()) -> dict:
+    """Paths as a tree of keys; a path that is a prefix of another covers it (its value is taken whole).
+
+    Leaves at a ``raw`` path are kept as the bytes they came as (``msgspec.Raw``), not decoded.
+    """
+    raw = set(raw)
     tree: dict = {}
-    for path in sorted(set(paths), key=len):
+    for path in sorted(set(paths) | raw, key=len):
         node = tree
         for depth, key in enumerate(path):
             child = node.get(key)
             if child in (_LEAF, _RAW):
                 break
             if depth == len(path) - 1:
-                node[key] = _RAW if path == MANAGED_FIELDS else _LEAF
+                node[key] = _RAW if path in raw else _LEAF
             else:
                 node = node.setdefault(key, {})
     return tree
@@ -195,11 +201,21 @@ def _projection_type(node: Any, name: str) -> Any:
 
 @lru_cache(maxsize=64)
 def projection_decoder(paths: frozenset[Path]) -> msgspec.json.Decoder:
-    """A decoder of objects into dicts holding only ``paths`` (built once per set of paths)."""
-    top = _projection_type(read_tree((*COMMON_READS, MANAGED_FIELDS, *paths)), "Projection")
+    """A decoder of objects into dicts holding only ``paths`` (built once per set of paths).
+
+    managedFields, and labels and annotations when no column reads them, stay undecoded
+    (``msgspec.Raw``): the labels and annotations columns take their JSON text as it came.
+    """
+    raw = [MANAGED_FIELDS, *(p for p in (LABELS, ANNOTATIONS) if not _covers(paths, p))]
+    top = _projection_type(read_tree((*COMMON_READS, *paths), raw), "Projection")
     # The object itself is never null; strip the Optional of the top level.
     (top_type,) = [t for t in top.__args__ if t is not type(None)]
     return msgspec.json.Decoder(top_type)
+
+
+def _covers(paths: Iterable[Path], path: Path) -> bool:
+    """Whether a column reads ``path``, something in it, or something it is in."""
+    return any(p[:len(path)] == path or path[:len(p)] == p for p in paths)
 
 
 def kind_reads(kind: Kind) -> frozenset[Path]:
@@ -300,35 +316,43 @@ def stored_bytes(item: bytes, managed_fields: msgspec.Raw | None, missing_head: 
     """``item`` with ``metadata.managedFields`` cut out and ``missing_head`` (``"apiVersion":..,"kind":..``) put first.
 
     Measured against the other two ways (benchmarks/results/decode.md): decoding the object's top
-    level and its metadata as ``dict[str, Raw]`` and encoding them again costs about three times
-    more; leaving managedFields to the merge (``raw #- '{metadata,managedFields}'``) sends a
-    third more bytes through COPY and makes PostgreSQL build every jsonb twice. The key is found
-    by a byte search and checked against the value msgspec located, so a key of that name
-    elsewhere (an annotation, a custom resource's spec) is never the one cut.
+    level and its metadata as ``dict[str, Raw]`` and encoding them again costs about seven times
+    more; leaving managedFields to the merge (``raw #- '{metadata,managedFields}'``) costs no less
+    here (the bytes are copied once either way), sends a third more bytes through COPY and keeps
+    them in memory until the merge. The key is found by a byte search and checked against the
+    value msgspec located, so a key of that name elsewhere (an annotation, a custom resource's
+    spec) is never the one cut. One join of memoryview slices: the object is copied once.
     """
-    if managed_fields is not None:
-        cut = _cut_managed_fields(item, managed_fields)
-        item = cut if cut is not None else _reencoded_without_managed_fields(item)
+    parts = _parts_without_managed_fields(item, managed_fields) if managed_fields is not None else None
+    if parts is None:
+        if managed_fields is not None:
+            item = _reencoded_without_managed_fields(item)
+        parts = [memoryview(item)]
     if missing_head:
-        item = b"{" + missing_head + (b"}" if item == b"{}" else b"," + item[1:])
-    return item
+        first = parts[0]
+        if len(parts) == 1 and bytes(first) == b"{}":
+            return b"{" + missing_head + b"}"
+        parts[0] = first[1:]
+        parts[:0] = (b"{", missing_head, b",")
+    return b"".join(parts)
 
 
-def _cut_managed_fields(item: bytes, value: msgspec.Raw) -> bytes | None:
+def _parts_without_managed_fields(item: bytes, value: msgspec.Raw) -> list[memoryview] | None:
     size = len(value)
     start = item.find(_MANAGED_FIELDS_KEY)
     while start != -1:
         value_start = start + len(_MANAGED_FIELDS_KEY)
         end = value_start + size
         if item.startswith(value, value_start):
+            whole = memoryview(item)
             before, after = item[start - 1:start], item[end:end + 1]
-            # Compact JSON, as API servers write it; anything else is re-encoded instead.
+            # Compact JSON, as API servers write it; anything else is encoded again instead.
             if before == b"," and after in (b",", b"}"):
-                return item[:start - 1] + item[end:]
+                return [whole[:start - 1], whole[end:]]
             if before == b"{" and after == b",":
-                return item[:start] + item[end + 1:]
+                return [whole[:start], whole[end + 1:]]
             if before == b"{" and after == b"}":
-                return item[:start] + item[end:]
+                return [whole[:start], whole[end:]]
             return None
         start = item.find(_MANAGED_FIELDS_KEY, start + 1)
     return None
@@ -349,6 +373,17 @@ def _reencoded_without_managed_fields(item: bytes) -> bytes:
 
 # ---------------------------------------------------------------------------
 # Rows from projected objects.
+
+# What orjson's path stores as NULL (a falsy value), written as JSON.
+_EMPTY_JSON = (b"{}", b"null", b"[]", b'""', b"0", b"false")
+
+
+def _json_text(value: Any) -> str | None:
+    """A jsonb column's text: as it came when left undecoded, else as orjson writes it; empty is NULL."""
+    if isinstance(value, msgspec.Raw):
+        text = bytes(value)
+        return None if text in _EMPTY_JSON else text.decode()
+    return orjson.dumps(value).decode() if value else None
 
 
 class ProjectedRowBuilder(RowBuilder):
@@ -373,6 +408,7 @@ class ProjectedRowBuilder(RowBuilder):
                         c["labels"].append, c["annotations"].append, c["created_at"].append,
                         c["resource_version"].append, c["raw"].append, c["nul_replaced"].append)
         self._namespace = c["namespace"].append if kind.namespaced else None
+        self._key_only_names = [name for name in c if name not in _KEY_ONLY_FILLED]
 
     @property
     def keys_suffice(self) -> bool:
@@ -386,13 +422,35 @@ class ProjectedRowBuilder(RowBuilder):
                 self.add_bytes(bytes(raw))
             page.raw_items = None  # the Raw items hold the page's buffer: let it go with the page
             return
+        unchanged: list[_ItemKeys] = []  # consecutive objects at their stored version, added at once
         for index, item in enumerate(page.keys):
             keys = item.metadata
             if keys is not None and keys.resourceVersion is not None and known.get(keys.uid) == keys.resourceVersion:
-                self._add_key_only(keys.uid, keys.resourceVersion, keys.name, keys.namespace)
-            else:
-                self.add_bytes(bytes(page.items()[index]))
+                unchanged.append(keys)
+                continue
+            if unchanged:
+                self._add_key_only_rows(unchanged)
+                unchanged = []
+            self.add_bytes(bytes(page.items()[index]))
+        if unchanged:
+            self._add_key_only_rows(unchanged)
         page.raw_items = None
+
+    def _add_key_only_rows(self, keys: list[_ItemKeys]) -> None:
+        """What ``_add_key_only`` does for each, column by column (a re-sync is mostly these)."""
+        count = len(keys)
+        c = self.columns
+        c["cluster_uid"].extend([self.cluster_uid] * count)
+        c["uid"].extend([k.uid for k in keys])
+        c["context_name"].extend([self.context_name] * count)
+        c["name"].extend([k.name for k in keys])
+        if self._namespace is not None:
+            c["namespace"].extend([k.namespace for k in keys])
+        c["resource_version"].extend([k.resourceVersion for k in keys])
+        nothing = [None] * count
+        for name in self._key_only_names:
+            c[name].extend(nothing)
+        self.unchanged += count
 
     def add_bytes(self, item: bytes) -> None:
         """One list item, as the bytes it came as."""
@@ -430,10 +488,8 @@ class ProjectedRowBuilder(RowBuilder):
         name(metadata.get("name"))
         if self._namespace is not None:
             self._namespace(metadata.get("namespace"))
-        labels = metadata.get("labels")
-        labels_(orjson.dumps(labels).decode() if labels else None)
-        annotations = metadata.get("annotations")
-        annotations_(orjson.dumps(annotations).decode() if annotations else None)
+        labels_(_json_text(metadata.get("labels")))
+        annotations_(_json_text(metadata.get("annotations")))
         created_at(metadata.get("creationTimestamp"))
         resource_version(version)
         raw_(raw)
