@@ -1,6 +1,6 @@
 """Decoding list pages into column lists, reading only what a kind stores.
 
-A list page is decoded in two steps. ``PageDecoder.page`` reads the page's own metadata (the
+A list page is decoded in two steps. ``decode_page`` reads the page's own metadata (the
 continue token first of all, so the next request can leave at once) and keeps each item as the
 bytes it came as (``msgspec.Raw``); when stored versions are known it reads each item's keys
 (uid, resourceVersion, name, namespace) instead, and an object still at its stored version
@@ -287,7 +287,8 @@ def _decode(decoder: msgspec.json.Decoder, body: bytes):
     try:
         return decoder.decode(body)
     except msgspec.DecodeError as e:  # ValidationError included: the page is not a list page
-        raise PageNotJSON(f"the list page is not a JSON list ({e}); starts with {body[:80]!r}") from None
+        # Not the body itself in the message: it may be a page of secrets.
+        raise PageNotJSON(f"the list page ({len(body)} bytes) is not a JSON list: {e}") from None
 
 
 def decode_page(body: bytes, keys_only: bool) -> DecodedPage:
@@ -299,7 +300,7 @@ def decode_page(body: bytes, keys_only: bool) -> DecodedPage:
             # A key of an unexpected type (a number for a name): read these items whole instead.
             keys_only = False
         except msgspec.DecodeError as e:
-            raise PageNotJSON(f"the list page is not JSON ({e}); starts with {body[:80]!r}") from None
+            raise PageNotJSON(f"the list page ({len(body)} bytes) is not JSON: {e}") from None
         else:
             return DecodedPage(body, page.metadata or PageMeta(), keys=page.items or [])
     page = _decode(_RAW_PAGE, body)
