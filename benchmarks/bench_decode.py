@@ -169,6 +169,49 @@ def raw_ways(pages: list[bytes], repeats: int) -> dict[str, float]:
     return out
 
 
+def in_database(pages: list[bytes], repeats: int) -> dict[str, float]:
+    """Seconds to COPY the pods' raw into a staging table and move it on, as the merge does:
+    cut in Python (what COPY gets is smaller) or removed by PostgreSQL (``raw #- ...``)."""
+    import psycopg
+
+    from bench_sync import fresh_database, start_postgres
+    from k8s_assets.inventory import Utf8TextDumper
+
+    items = [bytes(r) for body in pages for r in decode_page(body, keys_only=False).raw_items]
+    decoder = msgspec.json.Decoder(dict[str, dict[str, msgspec.Raw]])
+    head = b'"apiVersion":"v1","kind":"Pod"'
+    cut = [stored_bytes(i, decoder.decode(i)["metadata"].get("managedFields"), head) for i in items]
+    left_in = [stored_bytes(i, None, head) for i in items]
+    ways = {
+        "cut in Python, then COPY + INSERT ... SELECT raw": (cut, "raw"),
+        "COPY with managedFields + INSERT ... SELECT raw #- '{metadata,managedFields}'":
+            (left_in, "raw #- '{metadata,managedFields}'"),
+    }
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        server, server_url = start_postgres(Path(workdir))
+        try:
+            url = fresh_database(server_url, "bench_decode")
+            with psycopg.connect(url) as conn:
+                for _ in range(repeats):
+                    for name, (rows, expression) in ways.items():
+                        with conn.transaction():
+                            cur = conn.cursor()
+                            cur.adapters.register_dumper(bytes, Utf8TextDumper)
+                            cur.execute("CREATE TEMP TABLE stage (raw jsonb) ON COMMIT DROP")
+                            cur.execute("CREATE TEMP TABLE target (raw jsonb) ON COMMIT DROP")
+                            started = time.perf_counter()
+                            with cur.copy("COPY stage (raw) FROM STDIN") as copy:
+                                for row in rows:
+                                    copy.write_row((row,))
+                            cur.execute(f"INSERT INTO target SELECT {expression} FROM stage")
+                            seconds = time.perf_counter() - started
+                        best[name] = min(best.get(name, 1e9), seconds)
+        finally:
+            server.cleanup()
+    return {name: round(seconds, 3) for name, seconds in best.items()} | {"pods": len(items)}
+
+
 def _timed(run) -> float:
     started = time.perf_counter()
     run()
@@ -236,6 +279,8 @@ def main(argv=None) -> int:
     parser.add_argument("--pods", type=int, default=20000, help="simulator size for decode only")
     parser.add_argument("--wire-pods", type=int, default=20000, help="simulator size over the wire (0: skip)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-database", dest="database", action="store_false",
+                        help="skip the managedFields-in-PostgreSQL measurement (embedded PostgreSQL)")
     parser.add_argument("--wire-child", help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -262,6 +307,8 @@ def main(argv=None) -> int:
     print(floor, flush=True)
     raw = raw_ways(pods[0][1], args.repeats)
     print(raw, flush=True)
+    database = in_database(pods[0][1], args.repeats) if args.database else {}
+    print(database, flush=True)
     profiles = {"pods, full sync": profile_top(pods, False), "pods, unchanged re-sync": profile_top(pods, True)}
     wire = over_the_wire(args.wire_pods, args.repeats) if args.wire_pods else []
     for row in wire:
@@ -270,12 +317,12 @@ def main(argv=None) -> int:
     command = "python benchmarks/bench_decode.py " + " ".join(argv if argv is not None else sys.argv[1:])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "decode.json").write_text(json.dumps(
-        {"command": command, "decode": decode, "floor": floor, "raw": raw, "wire": wire, "profiles": profiles}, indent=2))
-    write_report(command, args, decode, floor, raw, wire, profiles)
+        {"command": command, "decode": decode, "floor": floor, "raw": raw, "database": database, "wire": wire, "profiles": profiles}, indent=2))
+    write_report(command, args, decode, floor, raw, database, wire, profiles)
     return 0
 
 
-def write_report(command, args, decode, floor, raw, wire, profiles) -> None:
+def write_report(command, args, decode, floor, raw, database, wire, profiles) -> None:
     lines = [
         "# Decoding only what is stored (issue 12)", "",
         f"`{command.strip()}` on a shared, busy 2-core machine: absolute figures are noisy, compare "
@@ -297,6 +344,10 @@ def write_report(command, args, decode, floor, raw, wire, profiles) -> None:
               "| way | value |", "|---|---:|"]
     for name, value in raw.items():
         lines.append(f"| {name} | {value:,.2f} |")
+    if database:
+        lines += ["", f"The database side, {database['pods']} pods into an embedded PostgreSQL staging table "
+                  "(seconds, best of the runs):", "", "| way | seconds |", "|---|---:|"]
+        lines += [f"| {name} | {value} |" for name, value in database.items() if name != "pods"]
     if wire:
         lines += ["", f"## Over the wire: list_kind of {args.wire_pods} pods from the simulator in its own process",
                   "", "Each variant in a fresh child process, interleaved; best of the runs (all runs in seconds).", "",
