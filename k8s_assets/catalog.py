@@ -202,7 +202,7 @@ def container_images(*spec_path: str) -> Extractor:
 def controller_owner(field_name: str) -> Extractor:
     """A field of the ownerReference that has controller: true."""
 
-    @reading(("metadata", "ownerReferences"))
+    @reading(("metadata", "ownerReferences", EACH, "controller"), ("metadata", "ownerReferences", EACH, field_name))
     def get(obj: dict) -> Any:
         for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
             if ref.get("controller"):

@@ -154,7 +154,6 @@ COMMON_READS: tuple[Path, ...] = (
     ("apiVersion",), ("kind",),
     ("metadata", "uid"), ("metadata", "resourceVersion"), ("metadata", "name"), ("metadata", "namespace"),
     ("metadata", "labels"), ("metadata", "annotations"), ("metadata", "creationTimestamp"),
-    ("metadata", "ownerReferences"),
 )
 # Kept as the bytes it came as, to find and cut it out of the object's bytes (see stored_bytes).
 MANAGED_FIELDS: Path = ("metadata", "managedFields")
