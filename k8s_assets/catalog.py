@@ -54,7 +54,11 @@ def reading(*paths: Path) -> Callable[[Extractor], Extractor]:
 
 
 def reads_of(extract: Extractor) -> tuple[Path, ...]:
-    return extract.reads
+    """The paths an extractor of the vocabulary reads (a combinator passes them on)."""
+    try:
+        return extract.reads
+    except AttributeError:
+        raise TypeError(f"{extract!r} does not say which paths it reads; mark it with @reading(...)") from None
 
 
 # Columns every kind table has, in this order, ahead of its typed columns.
