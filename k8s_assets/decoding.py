@@ -417,9 +417,11 @@ class ProjectedRowBuilder(RowBuilder):
 
     def add_page(self, page: DecodedPage) -> None:
         known = self.known_versions
+        # One search of the page spares one per object (a NUL is rare).
+        may_hold_nul = NUL_ESCAPE in page.body
         if page.keys is None:
             for raw in page.raw_items:
-                self.add_bytes(bytes(raw))
+                self.add_bytes(bytes(raw), may_hold_nul)
             page.raw_items = None  # the Raw items hold the page's buffer: let it go with the page
             return
         unchanged: list[_ItemKeys] = []  # consecutive objects at their stored version, added at once
@@ -431,7 +433,7 @@ class ProjectedRowBuilder(RowBuilder):
             if unchanged:
                 self._add_key_only_rows(unchanged)
                 unchanged = []
-            self.add_bytes(bytes(page.items()[index]))
+            self.add_bytes(bytes(page.items()[index]), may_hold_nul)
         if unchanged:
             self._add_key_only_rows(unchanged)
         page.raw_items = None
@@ -452,9 +454,9 @@ class ProjectedRowBuilder(RowBuilder):
             c[name].extend(nothing)
         self.unchanged += count
 
-    def add_bytes(self, item: bytes) -> None:
+    def add_bytes(self, item: bytes, may_hold_nul: bool = True) -> None:
         """One list item, as the bytes it came as."""
-        if self._whole_objects or NUL_ESCAPE in item:
+        if self._whole_objects or (may_hold_nul and NUL_ESCAPE in item):
             self.add(orjson.loads(item))
             return
         try:
