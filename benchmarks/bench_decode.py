@@ -90,16 +90,7 @@ def baseline_list_kind(api, kind, page_size: int = 500) -> RowBuilder:
 
 
 def served_pages(cluster, resource: str, version: str, limit: int = 500) -> list[bytes]:
-    from k8s_assets.simulator.store import ContinueToken
-
-    pages, token = [], None
-    while True:
-        body = cluster.store.list_page(resource, version, None, limit, token)
-        pages.append(body)
-        following = orjson.loads(body)["metadata"].get("continue")
-        if not following:
-            return pages
-        token = ContinueToken.decode(following)
+    return cluster.store.list_pages(resource, version, limit)
 
 
 def known_of(pages: list[bytes]) -> dict[str, str]:

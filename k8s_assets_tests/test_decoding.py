@@ -27,7 +27,6 @@ from k8s_assets.decoding import (
 )
 from k8s_assets.simulator.generator import generate_cluster
 from k8s_assets.simulator.server import SimulatedCluster
-from k8s_assets.simulator.store import ContinueToken
 
 CLUSTER_UID = "6969bd07-59fe-506d-97d7-14f9be05f535"
 PODS = KINDS_BY_TABLE["k8s_pods"]
@@ -40,14 +39,7 @@ def cluster() -> SimulatedCluster:
 
 def served_pages(cluster: SimulatedCluster, resource: str, version: str, limit: int = 40) -> list[bytes]:
     """Every list page of a resource as the simulator's API server sends it (small pages: many of them)."""
-    pages, token = [], None
-    while True:
-        body = cluster.store.list_page(resource, version, None, limit, token)
-        pages.append(body)
-        following = orjson.loads(body)["metadata"].get("continue")
-        if not following:
-            return pages
-        token = ContinueToken.decode(following)
+    return cluster.store.list_pages(resource, version, limit)
 
 
 def whole_object_rows(kind, pages: list[bytes], known=None) -> RowBuilder:
