@@ -17,7 +17,7 @@ Over the wire: ``list_kind`` of pods against a simulator in its own process (ben
 baseline listing loop, the new decoder fetching pages one after another, and with the prefetch
 thread.
 
-Writes ``benchmarks/results/decode.md`` and ``decode.json``.
+Writes ``benchmarks/results/decode.md`` and ``decode.json`` (``--name`` for another name).
 """
 
 from __future__ import annotations
@@ -282,6 +282,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-database", dest="database", action="store_false",
                         help="skip the managedFields-in-PostgreSQL measurement (embedded PostgreSQL)")
+    parser.add_argument("--name", default="decode", help="results/<name>.md and .json")
     parser.add_argument("--wire-child", help=argparse.SUPPRESS)
     parser.add_argument("--kubeconfig", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -317,7 +318,7 @@ def main(argv=None) -> int:
 
     command = "python benchmarks/bench_decode.py " + " ".join(argv if argv is not None else sys.argv[1:])
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "decode.json").write_text(json.dumps(
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(
         {"command": command, "decode": decode, "floor": floor, "raw": raw, "database": database, "wire": wire, "profiles": profiles}, indent=2))
     write_report(command, args, decode, floor, raw, database, wire, profiles)
     return 0
@@ -360,7 +361,7 @@ def write_report(command, args, decode, floor, raw, database, wire, profiles) ->
     lines += ["", "## Profiles of the new decoder (cProfile, tottime)", ""]
     for name, text in profiles.items():
         lines += [f"### {name}", "", "```", text.rstrip(), "```", ""]
-    (RESULTS / "decode.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
