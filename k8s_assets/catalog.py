@@ -6,7 +6,11 @@ an entry below and a one-line migration in ``sql/`` that creates its table with
 ``k8s_assets_create_kind_table`` (``test_catalog`` proves the two agree).
 
 A typed column is a name, a SQL type and a function of the raw object. Extractors run
-once per object on the hot path of a sync, so they are plain dictionary lookups.
+once per object on the hot path of a sync, so they are plain dictionary lookups. Each column
+also knows the object paths it reads (``Column.reads``): extraction decodes only those paths
+(``k8s_assets.decoding``), never the whole object. The extractor vocabulary below records its
+paths itself, so ``col("x", "text", at("spec", "x"))`` needs nothing more; a hand-written
+extractor names its paths in its ``col(..., reads=...)`` line.
 
 A re-sync rewrites only objects whose resourceVersion moved, so a migration that adds or
 changes a kind's typed columns must end with ``UPDATE <table> SET resource_version = ''``:
@@ -24,6 +28,9 @@ from typing import Any
 import orjson
 
 Extractor = Callable[[dict], Any]
+# A path of keys into an object; "[]" stands for every element of an array.
+Path = tuple[str, ...]
+EACH = "[]"
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,26 @@ class Column:
     sql_type: str
     extract: Extractor
     description: str = ""
+    # Every path the extractor may read below (a path covers everything under it).
+    reads: tuple[Path, ...] = ()
+
+
+def reading(*paths: Path) -> Callable[[Extractor], Extractor]:
+    """Marks an extractor with the paths it reads, for the decoder (see ``Column.reads``)."""
+
+    def mark(extract: Extractor) -> Extractor:
+        extract.reads = tuple(paths)
+        return extract
+
+    return mark
+
+
+def reads_of(extract: Extractor) -> tuple[Path, ...]:
+    """The paths an extractor of the vocabulary reads (a combinator passes them on)."""
+    try:
+        return extract.reads
+    except AttributeError:
+        raise TypeError(f"{extract!r} does not say which paths it reads; mark it with @reading(...)") from None
 
 
 # Columns every kind table has, in this order, ahead of its typed columns.
@@ -115,6 +142,7 @@ class Kind:
 def at(*path: str) -> Extractor:
     """The value at a path of keys, or None where any step is missing."""
 
+    @reading(path)
     def get(obj: dict) -> Any:
         cur: Any = obj
         for key in path:
@@ -131,6 +159,7 @@ def at(*path: str) -> Extractor:
 def as_json(extract: Extractor) -> Extractor:
     """Serialise a nested value for a jsonb column (None stays NULL)."""
 
+    @reading(*reads_of(extract))
     def get(obj: dict) -> str | None:
         value = extract(obj)
         return None if value is None else orjson.dumps(value).decode()
@@ -138,10 +167,16 @@ def as_json(extract: Extractor) -> Extractor:
     return get
 
 
+def flag(extract: Extractor) -> Extractor:
+    """A boolean field whose absence means false."""
+    return reading(*reads_of(extract))(lambda obj: bool(extract(obj)))
+
+
 def condition_true(condition_type: str, *path: str) -> Extractor:
     """True when the condition of that type in ``<path>.conditions`` has status True."""
     conditions = at(*path, "conditions")
 
+    @reading((*path, "conditions", EACH, "type"), (*path, "conditions", EACH, "status"))
     def get(obj: dict) -> bool | None:
         for cond in conditions(obj) or ():
             if cond.get("type") == condition_type:
@@ -155,6 +190,7 @@ def container_images(*spec_path: str) -> Extractor:
     """Images of the init and regular containers of a pod spec at ``spec_path``."""
     spec = at(*spec_path)
 
+    @reading(*((*spec_path, part, EACH, "image") for part in ("initContainers", "containers")))
     def get(obj: dict) -> list[str]:
         s = spec(obj) or {}
         return [
@@ -170,6 +206,7 @@ def container_images(*spec_path: str) -> Extractor:
 def controller_owner(field_name: str) -> Extractor:
     """A field of the ownerReference that has controller: true."""
 
+    @reading(("metadata", "ownerReferences", EACH, "controller"), ("metadata", "ownerReferences", EACH, field_name))
     def get(obj: dict) -> Any:
         for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
             if ref.get("controller"):
@@ -204,13 +241,14 @@ def parse_quantity(value: Any) -> Decimal | None:
 
 def quantity(*path: str) -> Extractor:
     extract = at(*path)
-    return lambda obj: parse_quantity(extract(obj))
+    return reading(path)(lambda obj: parse_quantity(extract(obj)))
 
 
 def whole_quantity(*path: str) -> Extractor:
     """A quantity rounded up to a whole number (bytes)."""
     q = quantity(*path)
 
+    @reading(path)
     def get(obj: dict) -> int | None:
         value = q(obj)
         return None if value is None else int(value.to_integral_value(rounding="ROUND_CEILING"))
@@ -218,29 +256,49 @@ def whole_quantity(*path: str) -> Extractor:
     return get
 
 
+@reading(("metadata", "labels"))
 def node_roles(obj: dict) -> list[str]:
     labels = (obj.get("metadata") or {}).get("labels") or {}
     prefix = "node-role.kubernetes.io/"
     return sorted(k[len(prefix):] for k in labels if k.startswith(prefix))
 
 
+_CONTAINER_STATUSES = at("status", "containerStatuses")
+_CRD_VERSIONS = at("spec", "versions")
+
+
+@reading(("status", "containerStatuses", EACH, "restartCount"))
 def pod_restart_count(obj: dict) -> int:
-    return sum(s.get("restartCount", 0) for s in at("status", "containerStatuses")(obj) or ())
+    return sum(s.get("restartCount", 0) for s in _CONTAINER_STATUSES(obj) or ())
 
 
+@reading(("spec", "versions", EACH, "name"), ("spec", "versions", EACH, "served"))
 def crd_served_versions(obj: dict) -> list[str]:
-    return [v["name"] for v in at("spec", "versions")(obj) or () if v.get("served")]
+    return [v["name"] for v in _CRD_VERSIONS(obj) or () if v.get("served")]
 
 
+@reading(("spec", "versions", EACH, "name"), ("spec", "versions", EACH, "storage"))
 def crd_storage_version(obj: dict) -> str | None:
-    for v in at("spec", "versions")(obj) or ():
+    for v in _CRD_VERSIONS(obj) or ():
         if v.get("storage"):
             return v.get("name")
     return None
 
 
-def col(name: str, sql_type: str, extract: Extractor, description: str = "") -> Column:
-    return Column(name, sql_type, extract, description)
+def constant(value: Any) -> Extractor:
+    """The same value for every object (custom resources: the CRD's names); reads nothing."""
+    return reading()(lambda obj: value)
+
+
+def col(name: str, sql_type: str, extract: Extractor, description: str = "", *,
+        reads: Iterable[Path] | None = None) -> Column:
+    """A typed column; ``reads`` names the paths of a hand-written extractor (the vocabulary knows its own)."""
+    if reads is None:
+        reads = getattr(extract, "reads", None)
+        if reads is None:
+            raise TypeError(f"column {name!r}: a hand-written extractor must say which paths it reads "
+                            "(col(..., reads=[(\"spec\", \"field\"), ...]))")
+    return Column(name, sql_type, extract, description, tuple(tuple(p) for p in reads))
 
 
 def owner_columns() -> tuple[Column, ...]:
@@ -284,7 +342,7 @@ KINDS: tuple[Kind, ...] = (
             col("allocatable_cpu", "numeric", quantity("status", "allocatable", "cpu"), "Cores."),
             col("allocatable_memory_bytes", "bigint", whole_quantity("status", "allocatable", "memory")),
             col("allocatable_pods", "integer", whole_quantity("status", "allocatable", "pods")),
-            col("unschedulable", "boolean", lambda o: bool(at("spec", "unschedulable")(o))),
+            col("unschedulable", "boolean", flag(at("spec", "unschedulable"))),
             col("taints", "jsonb", as_json(at("spec", "taints"))),
             col("provider_id", "text", at("spec", "providerID")),
         ),
@@ -320,7 +378,7 @@ KINDS: tuple[Kind, ...] = (
             col("images", "text[]", container_images("spec", "template", "spec")),
             col("strategy", "text", at("spec", "strategy", "type")),
             col("selector", "jsonb", as_json(at("spec", "selector"))),
-            col("paused", "boolean", lambda o: bool(at("spec", "paused")(o))),
+            col("paused", "boolean", flag(at("spec", "paused"))),
         ),
     ),
     Kind(
@@ -386,6 +444,7 @@ REDACTED = "k8sAssetsRedacted"
 def as_text(extract: Extractor) -> Extractor:
     """An int-or-string value (``minAvailable: 1`` or ``"50%"``) as text."""
 
+    @reading(*reads_of(extract))
     def get(obj: dict) -> str | None:
         value = extract(obj)
         return None if value is None else str(value)
@@ -394,18 +453,15 @@ def as_text(extract: Extractor) -> Extractor:
 
 
 def length_of(extract: Extractor) -> Extractor:
+    @reading(*reads_of(extract))
     def get(obj: dict) -> int:
         return len(extract(obj) or ())
 
     return get
 
 
-def flag(extract: Extractor) -> Extractor:
-    """A boolean field whose absence means false."""
-    return lambda obj: bool(extract(obj))
-
-
 def annotation_true(key: str) -> Extractor:
+    @reading(("metadata", "annotations"))
     def get(obj: dict) -> bool:
         return ((obj.get("metadata") or {}).get("annotations") or {}).get(key) == "true"
 
@@ -413,6 +469,7 @@ def annotation_true(key: str) -> Extractor:
 
 
 def label(key: str) -> Extractor:
+    @reading(("metadata", "labels"))
     def get(obj: dict) -> str | None:
         return ((obj.get("metadata") or {}).get("labels") or {}).get(key)
 
@@ -423,6 +480,7 @@ def field_of_each(list_extract: Extractor, *path: str) -> Extractor:
     """One field of every element of a list: ``[rule.host for rule in spec.rules]``."""
     element = at(*path)
 
+    @reading(*((*p, EACH, *path) for p in reads_of(list_extract)))
     def get(obj: dict) -> list | None:
         items = list_extract(obj)
         if items is None:
@@ -435,6 +493,7 @@ def field_of_each(list_extract: Extractor, *path: str) -> Extractor:
 def distinct_field_of_each(list_extract: Extractor, *path: str) -> Extractor:
     values = field_of_each(list_extract, *path)
 
+    @reading(*reads_of(values))
     def get(obj: dict) -> list | None:
         found = values(obj)
         return None if found is None else sorted(set(found))
@@ -446,6 +505,7 @@ def flattened(list_extract: Extractor, *path: str) -> Extractor:
     """Values of a list field of every element, flattened: ``spec.tls[].hosts[]``."""
     element = at(*path)
 
+    @reading(*((*p, EACH, *path) for p in reads_of(list_extract)))
     def get(obj: dict) -> list | None:
         items = list_extract(obj)
         if items is None:
@@ -455,6 +515,7 @@ def flattened(list_extract: Extractor, *path: str) -> Extractor:
     return get
 
 
+@reading(("endpoints", EACH, "conditions", "ready"))
 def endpoints_ready(obj: dict) -> int:
     return sum(1 for e in obj.get("endpoints") or () if (e.get("conditions") or {}).get("ready") is not False)
 
@@ -508,6 +569,7 @@ def configmap_redactor(keep_values: bool) -> Callable[[dict], dict]:
     return redact
 
 
+@reading((REDACTED, "sizes"))
 def configmap_total_bytes(obj: dict) -> int | None:
     sizes = at(REDACTED, "sizes")(obj)
     return None if sizes is None else sum(sizes.values())
@@ -526,7 +588,7 @@ def _webhook_columns() -> tuple[Column, ...]:
         col("services", "text[]", lambda o: [
             f"{s.get('namespace')}/{s.get('name')}"
             for w in o.get("webhooks") or () for s in ((w.get("clientConfig") or {}).get("service"),) if s
-        ], "namespace/name of the services the webhooks call."),
+        ], "namespace/name of the services the webhooks call.", reads=[("webhooks", EACH, "clientConfig", "service")]),
         col("urls", "text[]", field_of_each(webhooks, "clientConfig", "url")),
         col("webhooks", "jsonb", as_json(webhooks)),
     )
@@ -887,11 +949,11 @@ def custom_resource_kind(group: str, version: str, plural: str, kind: str, names
         description="Every instance of every CustomResourceDefinition, listed at its storage version.",
         columns=(
             col("namespace", "text", at("metadata", "namespace"), "NULL for cluster-scoped resources."),
-            col("group", "text", lambda o: group, "spec.group of the CRD."),
-            col("version", "text", lambda o: version, "The version listed: the CRD's storage version."),
-            col("kind", "text", lambda o: kind, "spec.names.kind of the CRD."),
-            col("plural", "text", lambda o: plural, "spec.names.plural of the CRD (never guessed)."),
-            col("scope", "text", lambda o: scope, "Namespaced or Cluster."),
+            col("group", "text", constant(group), "spec.group of the CRD."),
+            col("version", "text", constant(version), "The version listed: the CRD's storage version."),
+            col("kind", "text", constant(kind), "spec.names.kind of the CRD."),
+            col("plural", "text", constant(plural), "spec.names.plural of the CRD (never guessed)."),
+            col("scope", "text", constant(scope), "Namespaced or Cluster."),
             col("spec", "jsonb", as_json(at("spec"))),
             col("status", "jsonb", as_json(at("status"))),
         ),

@@ -1,9 +1,14 @@
 """Listing kinds from a cluster as raw JSON pages, and turning them into table columns.
 
 We read pages with the kubernetes client's own request machinery (auth, TLS, exec
-plugins) but skip its typed models: ``orjson`` on the raw page is 4-7x faster, and only
-the column values and one serialized string per object are kept, never the parsed trees
-(the cyclic GC, not the parser, dominates when millions of dicts stay alive).
+plugins) but skip its typed models, and decode only what a kind stores (``decoding``:
+msgspec projections, each object's own bytes for ``raw``); only the column values and one
+serialized object per row are kept, never parsed trees (the cyclic GC, not the parser,
+dominates when millions of dicts stay alive).
+
+The wire and the CPU overlap: a listing's pages are fetched by one thread of its own, which
+asks for the next page as soon as the current one's continue token is read, while the
+caller's thread turns the current page into rows (at most one page waits).
 
 Retries: urllib3 (configured in ``api_client``) retries 429 (both forms carry Retry-After),
 5xx, connection errors and read timeouts per request, with backoff and a bounded
@@ -17,7 +22,8 @@ import gc
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -31,6 +37,18 @@ from urllib3.util.retry import Retry
 
 from k8s_assets.catalog import Kind
 from k8s_assets.config import ConfigError, read_kubeconfig
+# Row building lives in decoding; these names are imported from here by the assets and tests.
+from k8s_assets.decoding import (  # noqa: F401
+    NUL_ESCAPE,
+    NUL_REPLACEMENT,
+    DecodedPage,
+    PageNotJSON,
+    ProjectedRowBuilder,
+    RowBuilder,
+    decode_page,
+    frame_columns,
+    replace_nul,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +155,11 @@ def send_get(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] 
 
 
 def get_json(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] | None = None,
-             timeout: float | None = None) -> tuple[int, dict | None, bytes]:
-    """GET a path; returns (status, parsed JSON or None, raw body). Network errors raise ListingError."""
+             timeout: float | None = None, parse: bool = True) -> tuple[int, dict | None, bytes]:
+    """GET a path; returns (status, parsed JSON or None, raw body). Network errors raise ListingError.
+
+    ``parse=False`` leaves a 2xx body unparsed (list pages are decoded by ``decoding``).
+    """
     try:
         response = send_get(api, path, query, timeout)
     except (urllib3.exceptions.HTTPError, OSError) as e:
@@ -148,7 +169,7 @@ def get_json(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] 
         body = response.read()
     except (urllib3.exceptions.HTTPError, OSError) as e:
         raise BodyCutError(f"GET {path}: the response body was cut off: {_describe_network_error(e)}") from e
-    if 200 <= response.status < 300:
+    if 200 <= response.status < 300 and parse:
         return response.status, orjson.loads(body), body
     return response.status, None, body
 
@@ -187,117 +208,6 @@ def gc_paused():
             gc.enable()
 
 
-class RowBuilder:
-    """Turns objects of one kind into column lists: common columns, then the kind's own."""
-
-    def __init__(self, kind: Kind, cluster_uid: str, context_name: str,
-                 known_versions: Mapping[str, str] | None = None):
-        self.kind = kind
-        self.cluster_uid = cluster_uid
-        self.context_name = context_name
-        self.columns: dict[str, list] = {name: [] for name in frame_columns(kind)}
-        self._typed = [(self.columns[c.name].append, c.extract) for c in kind.columns]
-        # uid -> resourceVersion already stored for this cluster. An object listed at that
-        # same version becomes a key-only row (raw and the other columns None): it is neither
-        # serialized nor extracted, and the merge never sends it (see io_manager).
-        self.known_versions = known_versions or None
-        self.unchanged = 0
-        self.nul_replaced = 0
-        self._key_only = [self.columns[name].append for name in frame_columns(kind)
-                          if name not in _KEY_ONLY_FILLED]
-
-    def _add_key_only(self, metadata: dict, uid: str, version: str) -> None:
-        c = self.columns
-        c["cluster_uid"].append(self.cluster_uid)
-        c["uid"].append(uid)
-        c["context_name"].append(self.context_name)
-        c["name"].append(metadata.get("name"))
-        if self.kind.namespaced:
-            c["namespace"].append(metadata.get("namespace"))
-        c["resource_version"].append(version)
-        for append in self._key_only:
-            append(None)
-        self.unchanged += 1
-
-    def add(self, item: dict) -> None:
-        if self.known_versions is not None:
-            metadata = item.get("metadata") or {}
-            uid, version = metadata.get("uid"), metadata.get("resourceVersion")
-            if version is not None and self.known_versions.get(uid) == version:
-                self._add_key_only(metadata, uid, version)
-                return
-        metadata = item.setdefault("metadata", {})
-        metadata.pop("managedFields", None)
-        # Built-in list items carry no kind/apiVersion; stored objects should say what they are.
-        item.setdefault("apiVersion", self.kind.api_version)
-        item.setdefault("kind", self.kind.kind)
-        if self.kind.redact is not None:
-            item = self.kind.redact(item)
-        # Bytes, not str: one non-ASCII character (an emoji in an annotation) makes a Python str
-        # of the whole object 4 bytes per character; the UTF-8 bytes stay 1 per ASCII character
-        # (measured on simulated pods: 17 KB held per pod as str, about 5 KB as bytes).
-        raw = orjson.dumps(item)
-        nul_replaced = False
-        # orjson always writes NUL as this escape, so one byte search finds any NUL in any string
-        # (keys included); the rare object that has one is rebuilt before any column is taken.
-        if NUL_ESCAPE in raw:
-            item, nul_replaced = replace_nul(item)
-            if nul_replaced:
-                raw = orjson.dumps(item)
-                self.nul_replaced += 1
-        metadata = item["metadata"]
-        c = self.columns
-        c["cluster_uid"].append(self.cluster_uid)
-        c["uid"].append(metadata.get("uid"))
-        c["context_name"].append(self.context_name)
-        c["name"].append(metadata.get("name"))
-        if self.kind.namespaced:
-            c["namespace"].append(metadata.get("namespace"))
-        labels = metadata.get("labels")
-        c["labels"].append(orjson.dumps(labels).decode() if labels else None)
-        annotations = metadata.get("annotations")
-        c["annotations"].append(orjson.dumps(annotations).decode() if annotations else None)
-        c["created_at"].append(metadata.get("creationTimestamp"))
-        c["resource_version"].append(metadata.get("resourceVersion"))
-        c["raw"].append(raw)
-        c["nul_replaced"].append(nul_replaced)
-        for append, extract in self._typed:
-            append(extract(item))
-
-
-NUL_ESCAPE = b"\\u0000"
-# What a NUL becomes: PostgreSQL's text and jsonb cannot hold U+0000 (and refuse the whole COPY),
-# so it is stored as U+FFFD, the Unicode replacement character, and the row says nul_replaced.
-NUL_REPLACEMENT = "\ufffd"
-
-
-def replace_nul(value):
-    """``value`` with every NUL in its strings (keys too) replaced; and whether any was."""
-    if isinstance(value, str):
-        return (value.replace("\x00", NUL_REPLACEMENT), True) if "\x00" in value else (value, False)
-    if isinstance(value, dict):
-        replaced = False
-        out = {}
-        for key, item in value.items():
-            key, key_replaced = replace_nul(key)
-            out[key], item_replaced = replace_nul(item)
-            replaced = replaced or key_replaced or item_replaced
-        return out, replaced
-    if isinstance(value, list):
-        pairs = [replace_nul(item) for item in value]
-        return [item for item, _ in pairs], any(r for _, r in pairs)
-    return value, False
-
-
-# Columns a key-only row (an object already stored at the listed version) carries.
-_KEY_ONLY_FILLED = frozenset({"cluster_uid", "uid", "context_name", "name", "namespace", "resource_version"})
-
-
-def frame_columns(kind: Kind) -> tuple[str, ...]:
-    """Columns of the DataFrame a kind asset returns: the table's, less what the database sets."""
-    return tuple(c for c in kind.column_names if c != "synced_at")
-
-
 def iter_pages(api: k8s_client.ApiClient, kind: Kind, page_size: int, timeout: float,
                version: str | None = None) -> Iterator[tuple[dict, int]]:
     """Yield (list page, page number) of one consistent listing; restarts on 410 are the caller's."""
@@ -309,7 +219,7 @@ def iter_pages(api: k8s_client.ApiClient, kind: Kind, page_size: int, timeout: f
         query = [("limit", str(page_size))]
         if token:
             query.append(("continue", token))
-        page = _get_page(api, kind, path, query, timeout, page_number)
+        page = orjson.loads(_get_page(api, kind, path, query, timeout, page_number))
         yield page, page_number
         token = (page.get("metadata") or {}).get("continue")
         if not token:
@@ -320,10 +230,11 @@ class _Expired(Exception):
     pass
 
 
-def _get_page(api, kind: Kind, path: str, query, timeout: float, page_number: int) -> dict:
+def _get_page(api, kind: Kind, path: str, query, timeout: float, page_number: int) -> bytes:
+    """The body of one list page; an error answer raises, classified."""
     for attempt in range(1, BODY_READ_RETRIES + 1):
         try:
-            status, payload, body = get_json(api, path, query, timeout)
+            status, _, body = get_json(api, path, query, timeout, parse=False)
         except BodyCutError:
             if attempt == BODY_READ_RETRIES:
                 raise
@@ -331,8 +242,8 @@ def _get_page(api, kind: Kind, path: str, query, timeout: float, page_number: in
                         attempt, BODY_READ_RETRIES)
             time.sleep(0.2 * attempt)
             continue
-        if payload is not None:
-            return payload
+        if 200 <= status < 300:
+            return body
         message, reason = _status_message(status, body)
         if status == 410:
             raise _Expired(message)
@@ -350,33 +261,80 @@ def _get_page(api, kind: Kind, path: str, query, timeout: float, page_number: in
     raise AssertionError("unreachable")
 
 
+def iter_decoded_pages(api: k8s_client.ApiClient, kind: Kind, page_size: int, timeout: float,
+                       version: str | None = None, *, keys_only: bool = False,
+                       prefetch: bool = True) -> Iterator[tuple[DecodedPage, int]]:
+    """Like ``iter_pages``, with pages decoded by ``decoding.decode_page`` (items as bytes or keys).
+
+    With ``prefetch`` one thread of this listing fetches and decodes page n+1 while the caller
+    works on page n; the thread ends with the listing, whether it completed, failed or was
+    closed. ``prefetch=False`` fetches each page when the previous one is done (benchmarks).
+    """
+    path = kind.list_path(version)
+
+    def fetch(token: str | None, page_number: int) -> DecodedPage:
+        query = [("limit", str(page_size))]
+        if token:
+            query.append(("continue", token))
+        body = _get_page(api, kind, path, query, timeout, page_number)
+        try:
+            return decode_page(body, keys_only)
+        except PageNotJSON as e:
+            raise ListingError(f"listing {kind.resource}: page {page_number} could not be read: {e}") from None
+
+    page_number = 1
+    if not prefetch:
+        token = None
+        while True:
+            page = fetch(token, page_number)
+            token = page.continue_token
+            yield page, page_number
+            if not token:
+                return
+            page_number += 1
+    with ThreadPoolExecutor(1, thread_name_prefix=f"list-{kind.plural}") as fetcher:
+        pending = fetcher.submit(fetch, None, page_number)
+        try:
+            while pending is not None:
+                page = pending.result()
+                token = page.continue_token
+                pending = fetcher.submit(fetch, token, page_number + 1) if token else None
+                yield page, page_number
+                page_number += 1
+        finally:
+            # Closed or failed early: a request not yet sent is dropped, one in flight is waited for
+            # (leaving the with block), so no thread outlives the listing.
+            if pending is not None:
+                pending.cancel()
+
+
 def list_kind(api: k8s_client.ApiClient, kind: Kind, cluster_uid: str, context_name: str, *,
               page_size: int = 500, timeout: float = 60.0, version: str | None = None,
-              progress: ProgressLog | None = None, known_versions: Mapping[str, str] | None = None) -> Listing:
+              progress: ProgressLog | None = None, known_versions: Mapping[str, str] | None = None,
+              prefetch: bool = True) -> Listing:
     """List every object of a kind, completely, into column lists.
 
     ``known_versions`` (uid -> resourceVersion stored for this cluster, e.g. from
     ``io_manager.stored_versions``) makes objects listed at their stored version key-only
-    rows: a re-sync then pays only for parsing them, not for serializing them again.
+    rows: a re-sync then reads only their keys, nothing else of them.
 
     Raises ListingForbidden, ListingNotServed or ListingError; never returns a partial list.
     """
     started = time.monotonic()
     progress = progress or log.info
     for restart in range(LIST_RESTARTS + 1):
-        rows = RowBuilder(kind, cluster_uid, context_name, known_versions)
+        rows = ProjectedRowBuilder(kind, cluster_uid, context_name, known_versions)
         count = pages = 0
         resource_version = None
         try:
-            with gc_paused():
-                for page, pages in iter_pages(api, kind, page_size, timeout, version):
-                    items = page.get("items") or ()
-                    for item in items:
-                        rows.add(item)
-                    count += len(items)
-                    resource_version = (page.get("metadata") or {}).get("resourceVersion")
+            with gc_paused(), closing(iter_decoded_pages(api, kind, page_size, timeout, version,
+                                                         keys_only=rows.keys_suffice, prefetch=prefetch)) as listing:
+                for page, pages in listing:
+                    count += len(page)
+                    rows.add_page(page)
+                    resource_version = page.meta.resourceVersion
                     if pages % 20 == 0:
-                        remaining = (page.get("metadata") or {}).get("remainingItemCount")
+                        remaining = page.meta.remainingItemCount
                         progress(f"{kind.resource}: {count} objects in {pages} pages"
                                  + (f", about {remaining} to go" if remaining is not None else ""))
         except _Expired as e:

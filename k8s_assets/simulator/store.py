@@ -418,6 +418,16 @@ class ClusterStore:
         )
         return header + b",".join(items[start:stop]) + b"]}"
 
+    def list_pages(self, key: str, version: str, limit: int) -> list[bytes]:
+        """Every page of one complete list, as the server sends them (benchmarks, tests of decoding)."""
+        pages, token = [], None
+        while True:
+            pages.append(self.list_page(key, version, None, limit, token))
+            following = orjson.loads(pages[-1])["metadata"].get("continue")
+            if not following:
+                return pages
+            token = ContinueToken.decode(following)
+
     def single_object(self, key: str, version: str, name: str, namespace: str | None) -> bytes:
         """A GET of one object: unlike list items, built-ins carry kind and apiVersion here."""
         store = self.resource(key)
