@@ -115,10 +115,10 @@ def _status_message(status: int, body: bytes) -> tuple[str, str | None]:
 
 
 def get_json(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] | None = None,
-             timeout: float | None = None) -> tuple[int, dict | None, bytes]:
+             timeout: float | None = None, accept: str | None = None) -> tuple[int, dict | None, bytes]:
     """GET a path; returns (status, parsed JSON or None, raw body). Network errors raise ListingError."""
     method, url, headers, _, _ = api.param_serialize(
-        "GET", path, query_params=query or [], header_params={"Accept": "application/json"},
+        "GET", path, query_params=query or [], header_params={"Accept": accept or "application/json"},
         auth_settings=["BearerToken"],
     )
     try:
@@ -305,7 +305,7 @@ class _Expired(Exception):
 def _get_page(api, kind: Kind, path: str, query, timeout: float, page_number: int) -> dict:
     for attempt in range(1, BODY_READ_RETRIES + 1):
         try:
-            status, payload, body = get_json(api, path, query, timeout)
+            status, payload, body = get_json(api, path, query, timeout, accept=kind.accept)
         except BodyCutError:
             if attempt == BODY_READ_RETRIES:
                 raise

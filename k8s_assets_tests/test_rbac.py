@@ -7,19 +7,22 @@ token, and requires every kind ``complete`` and nothing ``forbidden`` in k8s_syn
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import urllib3
 import yaml
 from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 
-from k8s_assets.catalog import KINDS
+from k8s_assets.catalog import KINDS, LAST_APPLIED, METADATA_ONLY
 from k8s_assets.simulator.kubeconfig import KubeconfigEntry, write_kubeconfig
 from k8s_assets_tests import real_objects
 from k8s_assets_tests.fixtures_kube import RealKubeServer
 from k8s_assets_tests.pipeline import cluster_uid_of, definitions, query, sync
+from k8s_assets_tests.test_catalog import pg_dump_text
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 RBAC = DEPLOY / "rbac.yaml"
@@ -163,3 +166,95 @@ def test_without_the_custom_resource_groups_crds_are_forbidden_and_nothing_else(
     per_crd = {k: s for k, s in status.items() if k.startswith("k8s_custom_resources:")}
     assert per_crd and set(per_crd.values()) == {"forbidden"}, per_crd
     assert status["k8s_crds"] == "complete"
+
+
+# -- Secrets as metadata only ------------------------------------------------------------------
+
+SECRETS_METADATA_RBAC = DEPLOY / "rbac-secrets-metadata.yaml"
+CANARY_VALUE, CANARY_KEY = "CANARY-METADATA-7f3a", "canary-key-name-9c2e"
+
+
+def create_applied_secret(api: k8s_client.ApiClient, name: str) -> None:
+    """A Secret as ``kubectl apply`` leaves it: its last-applied annotation repeats the values."""
+    body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": name, "namespace": "team-a", "labels": {"app": "canary"},
+                         "annotations": {"owner": "team-a"}},
+            "stringData": {CANARY_KEY: CANARY_VALUE}}
+    body["metadata"]["annotations"][LAST_APPLIED] = json.dumps(body)
+    try:
+        k8s_client.CoreV1Api(api).create_namespaced_secret("team-a", body)
+    except k8s_client.ApiException as e:
+        if e.status != 409:
+            raise
+
+
+def test_secrets_metadata_mode_stores_metadata_and_never_a_value_or_key_name(real_kube, database_url, tmp_path):
+    server = real_kube
+    real_objects.populate_once(server)
+    create_applied_secret(server.api_client(), "canary-applied")
+    result, coverage = sync_as_service_account(server, SECRETS_METADATA_RBAC, database_url, tmp_path,
+                                               f"sa-metadata-{server.short}", env={"K8S_ASSETS_SECRETS": "metadata"})
+    print_coverage(f"kube-apiserver {server.version}, K8S_ASSETS_SECRETS=metadata with "
+                   "deploy/rbac-secrets-metadata.yaml", [row for row in coverage if row[0] == "k8s_secrets"])
+    assert result.success
+    assert {s for _, s, _ in coverage} == {"complete"}, [row for row in coverage if row[1] != "complete"]
+    rows = query(database_url, "SELECT name, labels, annotations, type, keys, immutable, raw->>'kind' "
+                               "FROM k8s_secrets WHERE namespace = 'team-a' ORDER BY name")
+    by_name = {row[0]: row[1:] for row in rows}
+    assert by_name["canary-applied"] == ({"app": "canary"}, {"owner": "team-a"}, None, None, None, "Secret")
+    assert by_name["db-password"][3:5] == (None, None)  # type and key names are not in metadata
+    dump = pg_dump_text(database_url)
+    for needle in (CANARY_VALUE, CANARY_KEY, "CANARY-REAL-42"):
+        assert needle not in dump, f"{needle} reached the database"
+
+
+def test_the_default_secrets_mode_keeps_type_and_key_names(real_kube, database_url, tmp_path):
+    server = real_kube
+    real_objects.populate_once(server)
+    create_applied_secret(server.api_client(), "canary-applied")
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert sync(definitions(kubeconfig, database_url, resources_env={"K8S_ASSETS_RESOURCES": "secrets"}),
+                    instance, server.context()).success
+    rows = dict((name, rest) for name, *rest in query(
+        database_url, "SELECT name, type, keys FROM k8s_secrets WHERE namespace = 'team-a'"))
+    assert rows["canary-applied"] == ["Opaque", [CANARY_KEY]]
+    assert CANARY_VALUE not in pg_dump_text(database_url)
+
+
+def probe_account(api: k8s_client.ApiClient, name: str, verbs: list[str]) -> str:
+    """A ServiceAccount allowed only ``verbs`` on secrets in team-a; returns a TokenRequest token."""
+    rbac = "rbac.authorization.k8s.io/v1"
+    apply(DynamicClient(api), [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": NAMESPACE}},
+        {"apiVersion": rbac, "kind": "Role", "metadata": {"name": name, "namespace": "team-a"},
+         "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": verbs}]},
+        {"apiVersion": rbac, "kind": "RoleBinding", "metadata": {"name": name, "namespace": "team-a"},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]},
+    ])
+    request = k8s_client.AuthenticationV1TokenRequest(spec=k8s_client.V1TokenRequestSpec(audiences=[]))
+    return k8s_client.CoreV1Api(api).create_namespaced_service_account_token(name, NAMESPACE, request).status.token
+
+
+def test_a_metadata_only_list_of_secrets_needs_the_list_verb_and_rbac_cannot_tell_it_apart(real_kube):
+    """Which verb PartialObjectMetadataList needs, asked of the server rather than believed."""
+    server = real_kube
+    admin = server.api_client()
+    apply(DynamicClient(admin), [named(documents(RBAC), "Namespace", NAMESPACE)])
+    create_applied_secret(admin, "canary-applied")
+    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_cert_data=server.tls.ca_pem.decode())
+
+    def list_secrets(token: str, accept: str) -> tuple[int, dict]:
+        response = http.request("GET", f"{server.server}/api/v1/namespaces/team-a/secrets?limit=50",
+                                headers={"Authorization": f"Bearer {token}", "Accept": accept}, retries=False)
+        return response.status, json.loads(response.data)
+
+    only_list, only_get = probe_account(admin, "probe-list", ["list"]), probe_account(admin, "probe-get", ["get"])
+    status, body = list_secrets(only_list, METADATA_ONLY)
+    assert (status, body["kind"]) == (200, "PartialObjectMetadataList")
+    assert all(set(item) <= {"kind", "apiVersion", "metadata"} for item in body["items"]), body["items"][0].keys()
+    assert list_secrets(only_get, METADATA_ONLY)[0] == 403, "get alone allowed a metadata-only list"
+    # The Accept header is not part of the authorization request: `list` also lets values out.
+    status, body = list_secrets(only_list, "application/json")
+    assert status == 200 and any("data" in item for item in body["items"])
