@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from k8s_assets import catalog
+from k8s_assets import catalog, credentials
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 DEFAULT_HISTORY_DAYS = 30
@@ -229,7 +229,9 @@ def kube_contexts(settings: Settings) -> list[KubeContext]:
 
 
 def contexts_in(kubeconfig: tuple[Path, ...], patterns: tuple[str, ...] = ("*",)) -> list[KubeContext]:
-    """The contexts of a (merged) kubeconfig whose names match any of the glob patterns."""
+    """The contexts of a (merged) kubeconfig whose names match any of the glob patterns, and,
+    inside a pod, ``in-cluster``: the pod's own cluster through its service account (last, and
+    only if the kubeconfig has no context of that name)."""
     config = read_kubeconfig(kubeconfig)
     servers = {c["name"]: (c.get("cluster") or {}).get("server", "") for c in config["clusters"]}
     contexts = []
@@ -247,6 +249,12 @@ def contexts_in(kubeconfig: tuple[Path, ...], patterns: tuple[str, ...] = ("*",)
                     namespace=ctx.get("namespace"),
                 )
             )
+    pod = credentials.in_cluster()
+    taken = {entry["name"] for entry in config["contexts"]}
+    if pod is not None and credentials.IN_CLUSTER not in taken and any(
+            fnmatch.fnmatchcase(credentials.IN_CLUSTER, p) for p in patterns):
+        contexts.append(KubeContext(name=credentials.IN_CLUSTER, cluster_name=credentials.IN_CLUSTER,
+                                    user_name="serviceaccount", server=pod.server))
     return contexts
 
 
