@@ -16,6 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 from kubernetes import client as k8s_client
@@ -26,6 +27,7 @@ from k8s_assets.config import contexts_in
 from k8s_assets.extraction import ListingError, api_client, iter_pages
 from k8s_assets_tests.fixtures_kube import REAL_VERSIONS, RealKubeServer, binaries
 from k8s_assets_tests.fixtures_postgres import skip_or_fail
+from k8s_assets_tests.pipeline import definitions, query, sync
 from k8s_assets_tests.token_webhook import USER, TokenWebhook
 
 PLUGIN = Path(__file__).resolve().parent / "exec_plugin.py"
@@ -233,3 +235,20 @@ def test_a_rotated_token_file_is_read_again_during_a_listing(pod, tmp_path):
     used = [r.token for r in webhook.reviews if r.at >= started and r.accepted]
     assert used[0] == first and used[-1] == rotated["token"]
     assert [r.token for r in webhook.reviews if r.at >= started and not r.accepted] == [first]
+
+
+def test_the_in_cluster_context_syncs_through_dagster_like_any_other(pod, tmp_path, database_url):
+    server, webhook, token_file = pod
+    write_token(webhook, token_file, "dagster")
+    kubeconfig = tmp_path / "absent-kubeconfig"  # a pod without any kubeconfig
+    defs = definitions(kubeconfig, database_url, resources_env={"K8S_ASSETS_RESOURCES": "configmaps"})
+    with dg.DagsterInstance.ephemeral() as instance:
+        assert sync(defs, instance, credentials.IN_CLUSTER).success
+    ((server_url, source, kube_system),) = query(
+        database_url, "SELECT c.server, c.identity_source, c.kube_system_uid FROM k8s_clusters c "
+                      "JOIN k8s_cluster_contexts USING (cluster_uid) WHERE k8s_cluster_contexts.context_name = %s",
+        (credentials.IN_CLUSTER,))
+    live = k8s_client.CoreV1Api(server.api_client()).read_namespace("kube-system").metadata.uid
+    assert (server_url, source, str(kube_system)) == (server.server, "kube-system", live)
+    ((stored,),) = query(database_url, "SELECT count(*) FROM k8s_configmaps")
+    assert stored == server_count(server)
