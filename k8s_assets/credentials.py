@@ -79,14 +79,16 @@ def load_in_cluster(configuration: k8s_client.Configuration, environ: Mapping[st
     _reloads[configuration] = reload
 
 
-def load_kubeconfig_context(configuration: k8s_client.Configuration, kubeconfig: dict, context: str) -> None:
-    """Configure from one kubeconfig context; running it again reloads tokens and exec plugins.
+def load_kubeconfig_context(configuration: k8s_client.Configuration, read_kubeconfig: Callable[[], dict],
+                            context: str) -> None:
+    """Configure from one kubeconfig context; a reload reads the files again (a token rewritten
+    there counts) and runs its exec plugin again.
 
     ``persist_config=False`` keeps refreshed tokens out of the user's files.
     """
 
     def load(config: k8s_client.Configuration) -> None:
-        k8s_config.load_kube_config_from_dict(kubeconfig, context=context, client_configuration=config,
+        k8s_config.load_kube_config_from_dict(read_kubeconfig(), context=context, client_configuration=config,
                                               persist_config=False)
 
     load(configuration)

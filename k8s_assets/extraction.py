@@ -88,13 +88,12 @@ def api_client(kubeconfig: tuple[Path, ...], context_name: str) -> k8s_client.Ap
     """A client for one context, built by the kubernetes client from the merged kubeconfig, or
     for the pod's own cluster when the context is ``in-cluster`` (see k8s_assets.credentials)."""
     configuration = k8s_client.Configuration()
-    config = read_kubeconfig(kubeconfig)
     try:
         if context_name == credentials.IN_CLUSTER and not any(c.get("name") == context_name
-                                                               for c in config["contexts"]):
+                                                               for c in read_kubeconfig(kubeconfig)["contexts"]):
             credentials.load_in_cluster(configuration)
         else:
-            credentials.load_kubeconfig_context(configuration, config, context_name)
+            credentials.load_kubeconfig_context(configuration, lambda: read_kubeconfig(kubeconfig), context_name)
     except k8s_config.ConfigException as e:
         raise ConfigError("KUBECONFIG", f"context {context_name!r}: {e}") from None
     configuration.retries = request_retries()

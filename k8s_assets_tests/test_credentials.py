@@ -25,6 +25,7 @@ from k8s_assets import credentials
 from k8s_assets.catalog import KINDS_BY_TABLE
 from k8s_assets.config import contexts_in
 from k8s_assets.extraction import ListingError, api_client, iter_pages
+from k8s_assets.simulator.kubeconfig import KubeconfigEntry, write_kubeconfig
 from k8s_assets_tests.fixtures_kube import REAL_VERSIONS, RealKubeServer, binaries
 from k8s_assets_tests.fixtures_postgres import skip_or_fail
 from k8s_assets_tests.pipeline import definitions, query, sync
@@ -252,3 +253,30 @@ def test_the_in_cluster_context_syncs_through_dagster_like_any_other(pod, tmp_pa
     assert (server_url, source, str(kube_system)) == (server.server, "kube-system", live)
     ((stored,),) = query(database_url, "SELECT count(*) FROM k8s_configmaps")
     assert stored == server_count(server)
+
+
+def test_a_token_rewritten_in_the_kubeconfig_is_read_again_after_a_401(webhook_kube, tmp_path):
+    """A static token that a tool rewrites in the kubeconfig (``aws eks update-kubeconfig``, say)."""
+    server, webhook = webhook_kube
+
+    def write(token: str) -> Path:
+        webhook.register(token)
+        return write_kubeconfig(tmp_path / "kubeconfig", [KubeconfigEntry(
+            context_name="static", cluster_name="real", user_name="static", server=server.server, token=token,
+            ca_pem=server.tls.ca_pem)])
+
+    first = f"static-first-{time.time_ns()}"
+    started = time.time()
+    api = api_client((write(first),), "static")
+    rotated = {}
+
+    def rotate(page: int) -> None:
+        if page == 3:
+            rotated["token"] = f"static-second-{time.time_ns()}"
+            write(rotated["token"])
+            webhook.revoke(first)
+
+    pages, count = list_pages(api, page_size=5, pause=0.25, during=rotate)
+    assert count == server_count(server)
+    used = [r.token for r in webhook.reviews if r.at >= started and r.accepted]
+    assert used[0] == first and used[-1] == rotated["token"]
