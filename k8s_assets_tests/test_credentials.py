@@ -1,10 +1,11 @@
 """Credentials that expire during a sync, against a real kube-apiserver that enforces the expiry.
 
 The API server asks a token webhook (token_webhook.py) about bearer tokens: a token is accepted
-only until the expiry its exec plugin (exec_plugin.py) gave it. The webhook's own cache is off
-(``--authentication-token-webhook-cache-ttl 0s``), but kube-apiserver keeps a token it accepted
-for 10 s more (its token cache in front of every token authenticator), so a token is refused
-between 0 and 10 s after it expires: listings here last longer than a token's life plus that.
+only until the expiry its exec plugin (exec_plugin.py) gave it. The webhook's cache TTL is 0
+(``--authentication-token-webhook-cache-ttl 0s``), yet on both versions an accepted token was
+refused only about 10 s after the webhook first accepted it (kube-apiserver caches successful
+token authentications; observed, the flag's own cache is not the one): listings here last
+longer than a token's life plus those 10 s.
 """
 
 from __future__ import annotations
