@@ -108,6 +108,8 @@ class Kind:
     # a new version in the kind's history: the open version moves forward instead. For fields
     # that change constantly and that nobody asks the history about (docs/history.md).
     ignored_paths: tuple[tuple[str, ...], ...] = ()
+    # The Accept header of its list requests, when not plain JSON (Secrets in metadata mode).
+    accept: str | None = None
 
     @property
     def resource(self) -> str:
@@ -618,6 +620,33 @@ _SECRETS = Kind(
     ),
 )
 
+# K8S_ASSETS_SECRETS=metadata: the API server answers with PartialObjectMetadataList, so data,
+# stringData, type and immutable never leave it. Key names are unknown then, and the typed
+# columns that need more than metadata (type, keys, immutable) are NULL, not guessed.
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+
+
+def redact_secret_metadata(obj: dict) -> dict:
+    """A Secret listed as PartialObjectMetadata: only metadata arrived, less the last-applied
+    annotation (kubectl apply puts the whole Secret, values included, there)."""
+    metadata = obj.get("metadata") or {}
+    annotations = metadata.get("annotations")
+    removed = []
+    if annotations and LAST_APPLIED in annotations:
+        metadata["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED} or None
+        removed.append(f"metadata.annotations[{LAST_APPLIED}]")
+    # The item says PartialObjectMetadata; the row is a Secret, of which only metadata was listed.
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": metadata,
+            REDACTED: {"keys": None, "removed": removed, "listedAs": "PartialObjectMetadata"}}
+
+
+_SECRETS_METADATA = replace(
+    _SECRETS, accept=METADATA_ONLY, redact=redact_secret_metadata,
+    description="Secrets listed as metadata only (K8S_ASSETS_SECRETS=metadata): names, labels and "
+                "annotations; no value, type or key name ever leaves the API server.",
+    columns=tuple(replace(c, extract=lambda obj: None) for c in _SECRETS.columns),
+)
+
 _CONFIGMAPS = Kind(
     table="k8s_configmaps", group="", version="v1", plural="configmaps", kind="ConfigMap",
     namespaced=True, area="config",
@@ -921,14 +950,16 @@ KINDS = KINDS + (
 KINDS_BY_TABLE = {k.table: k for k in KINDS}
 
 
-def with_options(kinds: tuple[Kind, ...], *, configmap_values: bool = False) -> tuple[Kind, ...]:
-    """The kinds as configured: ConfigMap values are kept only when the user turned that on."""
-    if not configmap_values:
-        return kinds
-    return tuple(
-        replace(k, redact=configmap_redactor(keep_values=True)) if k.table == _CONFIGMAPS.table else k
-        for k in kinds
-    )
+def with_options(kinds: tuple[Kind, ...], *, configmap_values: bool = False,
+                 secrets_metadata: bool = False) -> tuple[Kind, ...]:
+    """The kinds as configured: ConfigMap values are kept only when the user turned that on;
+    Secrets are listed as metadata only with K8S_ASSETS_SECRETS=metadata."""
+    replacements = {}
+    if configmap_values:
+        replacements[_CONFIGMAPS.table] = replace(_CONFIGMAPS, redact=configmap_redactor(keep_values=True))
+    if secrets_metadata:
+        replacements[_SECRETS.table] = _SECRETS_METADATA
+    return tuple(replacements.get(k.table, k) for k in kinds)
 
 
 # ---------------------------------------------------------------------------

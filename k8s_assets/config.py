@@ -16,11 +16,15 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from k8s_assets import catalog
+from k8s_assets import catalog, credentials
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 DEFAULT_HISTORY_DAYS = 30
 HISTORY_DAYS = "K8S_ASSETS_HISTORY_DAYS"
+SECRETS = "K8S_ASSETS_SECRETS"
+# keys: Secrets are listed whole and their values dropped before anything is stored (type and
+# key names kept); metadata: listed as PartialObjectMetadataList, values never leave the server.
+SECRETS_MODES = ("keys", "metadata")
 
 
 class ConfigError(ValueError):
@@ -43,6 +47,7 @@ class Settings:
     schedule: str
     configmap_values: bool = False  # K8S_ASSETS_CONFIGMAP_VALUES: store ConfigMap values, not only keys and sizes
     history_days: int | None = DEFAULT_HISTORY_DAYS  # K8S_ASSETS_HISTORY_DAYS; None keeps every version
+    secrets: str = "keys"  # K8S_ASSETS_SECRETS: keys (values dropped on our side) or metadata (never sent)
 
     @property
     def kubeconfig_env(self) -> str:
@@ -72,6 +77,7 @@ KEYS = (
     "K8S_ASSETS_SCHEDULE",
     "K8S_ASSETS_CONFIGMAP_VALUES",
     HISTORY_DAYS,
+    SECRETS,
 )
 
 
@@ -164,7 +170,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValueError as e:
         raise ConfigError("K8S_ASSETS_RESOURCES", str(e)) from None
     configmap_values = _boolean("K8S_ASSETS_CONFIGMAP_VALUES", values.get("K8S_ASSETS_CONFIGMAP_VALUES", "false"))
-    kinds = catalog.with_options(kinds, configmap_values=configmap_values)
+    secrets = values.get(SECRETS, "keys").strip().lower()
+    if secrets not in SECRETS_MODES:
+        raise ConfigError(SECRETS, f"expected one of {', '.join(SECRETS_MODES)}, got {values[SECRETS]!r}")
+    kinds = catalog.with_options(kinds, configmap_values=configmap_values, secrets_metadata=secrets == "metadata")
     schedule = values.get("K8S_ASSETS_SCHEDULE", "0 * * * *")
     if len(schedule.split()) != 5:
         raise ConfigError("K8S_ASSETS_SCHEDULE", f"expected a five-field cron expression, got {schedule!r}")
@@ -182,6 +191,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         schedule=schedule,
         configmap_values=configmap_values,
         history_days=_history_days(file_values, environ),
+        secrets=secrets,
     )
 
 
@@ -219,7 +229,9 @@ def kube_contexts(settings: Settings) -> list[KubeContext]:
 
 
 def contexts_in(kubeconfig: tuple[Path, ...], patterns: tuple[str, ...] = ("*",)) -> list[KubeContext]:
-    """The contexts of a (merged) kubeconfig whose names match any of the glob patterns."""
+    """The contexts of a (merged) kubeconfig whose names match any of the glob patterns, and,
+    inside a pod, ``in-cluster``: the pod's own cluster through its service account (last, and
+    only if the kubeconfig has no context of that name)."""
     config = read_kubeconfig(kubeconfig)
     servers = {c["name"]: (c.get("cluster") or {}).get("server", "") for c in config["clusters"]}
     contexts = []
@@ -237,6 +249,12 @@ def contexts_in(kubeconfig: tuple[Path, ...], patterns: tuple[str, ...] = ("*",)
                     namespace=ctx.get("namespace"),
                 )
             )
+    pod = credentials.in_cluster()
+    taken = {entry["name"] for entry in config["contexts"]}
+    if pod is not None and credentials.IN_CLUSTER not in taken and any(
+            fnmatch.fnmatchcase(credentials.IN_CLUSTER, p) for p in patterns):
+        contexts.append(KubeContext(name=credentials.IN_CLUSTER, cluster_name=credentials.IN_CLUSTER,
+                                    user_name="serviceaccount", server=pod.server))
     return contexts
 
 

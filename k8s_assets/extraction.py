@@ -35,6 +35,7 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from urllib3.util.retry import Retry
 
+from k8s_assets import credentials
 from k8s_assets.catalog import Kind
 from k8s_assets.config import ConfigError, read_kubeconfig
 # Row building lives in decoding; these names are imported from here by the assets and tests.
@@ -103,18 +104,15 @@ def request_retries() -> Retry:
 
 
 def api_client(kubeconfig: tuple[Path, ...], context_name: str) -> k8s_client.ApiClient:
-    """A client for one context, built by the kubernetes client from the merged kubeconfig.
-
-    ``persist_config=False`` keeps refreshed tokens out of the user's files.
-    """
+    """A client for one context, built by the kubernetes client from the merged kubeconfig, or
+    for the pod's own cluster when the context is ``in-cluster`` (see k8s_assets.credentials)."""
     configuration = k8s_client.Configuration()
     try:
-        k8s_config.load_kube_config_from_dict(
-            read_kubeconfig(kubeconfig),
-            context=context_name,
-            client_configuration=configuration,
-            persist_config=False,
-        )
+        if context_name == credentials.IN_CLUSTER and not any(c.get("name") == context_name
+                                                               for c in read_kubeconfig(kubeconfig)["contexts"]):
+            credentials.load_in_cluster(configuration)
+        else:
+            credentials.load_kubeconfig_context(configuration, lambda: read_kubeconfig(kubeconfig), context_name)
     except k8s_config.ConfigException as e:
         raise ConfigError("KUBECONFIG", f"context {context_name!r}: {e}") from None
     configuration.retries = request_retries()
@@ -134,16 +132,17 @@ def _status_message(status: int, body: bytes) -> tuple[str, str | None]:
 
 
 def send_get(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] | None = None,
-             timeout: float | None = None, accept: str = "application/json") -> urllib3.BaseHTTPResponse:
+             timeout: float | None = None, accept: str | None = None) -> urllib3.BaseHTTPResponse:
     """GET a path through the client's own connection pool (TLS, proxy, our retries), body unread.
 
     We go below ``ApiClient.call_api`` because its signature changed in kubernetes 37, while
     dagster-k8s (the K8sRunLauncher) still requires kubernetes<37; the pool manager and
     ``Configuration.auth_settings()`` are the same in both. ``auth_settings()`` runs the client's
-    ``refresh_api_key_hook``, which renews exec-plugin tokens that have expired.
+    ``refresh_api_key_hook``, which renews exec-plugin tokens near their expiry, so the
+    Authorization header is taken anew for every attempt.
     """
     configuration = api.configuration
-    headers = {**api.default_headers, "Accept": accept}
+    headers = {**api.default_headers, "Accept": accept or "application/json"}
     for auth in configuration.auth_settings().values():
         if auth["in"] == "header" and auth["value"]:
             headers[auth["key"]] = auth["value"]
@@ -155,16 +154,18 @@ def send_get(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] 
 
 
 def get_json(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] | None = None,
-             timeout: float | None = None, parse: bool = True) -> tuple[int, dict | None, bytes]:
+             timeout: float | None = None, accept: str | None = None,
+             parse: bool = True) -> tuple[int, dict | None, bytes]:
     """GET a path; returns (status, parsed JSON or None, raw body). Network errors raise ListingError.
 
     ``parse=False`` leaves a 2xx body unparsed (list pages are decoded by ``decoding``).
+    A 401 reloads the context's credentials once and repeats the request (k8s_assets.credentials):
+    a token can be refused before the client's own refresh thinks it expired.
     """
-    try:
-        response = send_get(api, path, query, timeout)
-    except (urllib3.exceptions.HTTPError, OSError) as e:
-        # urllib3 has already retried connection errors and timeouts.
-        raise ListingError(f"GET {path} failed: {_describe_network_error(e)}") from e
+    response = _send_get(api, path, query, timeout, accept)
+    if response.status == 401 and _reload_credentials(api, path):
+        response.read()  # frees the connection for the second attempt
+        response = _send_get(api, path, query, timeout, accept)
     try:
         body = response.read()
     except (urllib3.exceptions.HTTPError, OSError) as e:
@@ -172,6 +173,25 @@ def get_json(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] 
     if 200 <= response.status < 300 and parse:
         return response.status, orjson.loads(body), body
     return response.status, None, body
+
+
+def _send_get(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] | None, timeout: float | None,
+              accept: str | None) -> urllib3.BaseHTTPResponse:
+    try:
+        return send_get(api, path, query, timeout, accept)
+    except (urllib3.exceptions.HTTPError, OSError) as e:
+        # urllib3 has already retried connection errors and timeouts.
+        raise ListingError(f"GET {path} failed: {_describe_network_error(e)}") from e
+
+
+def _reload_credentials(api: k8s_client.ApiClient, path: str) -> bool:
+    try:
+        reloaded = credentials.force_refresh(api.configuration)
+    except k8s_config.ConfigException as e:
+        raise ConfigError("KUBECONFIG", f"reloading credentials after a 401 on GET {path} failed: {e}") from None
+    if reloaded:
+        log.warning("GET %s was refused as unauthorized (401); reloaded the credentials, trying once more", path)
+    return reloaded
 
 
 def _describe_network_error(e: BaseException) -> str:
@@ -234,7 +254,7 @@ def _get_page(api, kind: Kind, path: str, query, timeout: float, page_number: in
     """The body of one list page; an error answer raises, classified."""
     for attempt in range(1, BODY_READ_RETRIES + 1):
         try:
-            status, _, body = get_json(api, path, query, timeout, parse=False)
+            status, _, body = get_json(api, path, query, timeout, accept=kind.accept, parse=False)
         except BodyCutError:
             if attempt == BODY_READ_RETRIES:
                 raise
@@ -254,8 +274,11 @@ def _get_page(api, kind: Kind, path: str, query, timeout: float, page_number: in
             raise ListingNotServed(f"{kind.resource} is not served by this cluster ({path}): {message}",
                                    status=404, reason=reason, transient=False)
         if status == 401:
-            raise ListingError(f"listing {kind.resource} was refused as unauthorized (401): check the "
-                               "context's credentials", status=401, reason=reason, transient=False)
+            # get_json has already reloaded the credentials once: a fresh credential refused is
+            # a configuration error, not something a retry fixes.
+            raise ListingError(f"listing {kind.resource} was refused as unauthorized (401), also with freshly "
+                               "loaded credentials: check the context's credentials", status=401, reason=reason,
+                               transient=False)
         raise ListingError(f"listing {kind.resource} failed on page {page_number} with HTTP {status}: {message}",
                            status=status, reason=reason, transient=status >= 500 or status == 429)
     raise AssertionError("unreachable")

@@ -67,6 +67,7 @@ class RealKubeServer:
     workdir: Path
     etcd_port: int = 0
     api_port: int = 0
+    extra_args: tuple[str, ...] = ()  # more kube-apiserver flags (a token webhook, say)
 
     def __post_init__(self) -> None:
         self.bin = binaries(self.version)
@@ -119,6 +120,7 @@ class RealKubeServer:
             "--service-cluster-ip-range", "10.0.0.0/24",
             "--disable-admission-plugins", "ServiceAccount",
             "--endpoint-reconciler-type", "none",
+            *self.extra_args,
         ])
         self._wait_until_ready()
 

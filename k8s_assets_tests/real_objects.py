@@ -246,6 +246,13 @@ def grant_reader(dynamic: DynamicClient, user: str, namespace: str) -> None:
         resource.create(body={"apiVersion": rbac, "kind": kind, **body}, namespace=body["metadata"].get("namespace"))
 
 
+def populate_once(server, pods: int = 20) -> dict:
+    """``populate`` a session's server the first time any test module asks (several modules share it)."""
+    if getattr(server, "populated", None) is None:
+        server.populated = populate(server.api_client(), pods=pods)
+    return server.populated
+
+
 def populate(api: k8s_client.ApiClient, pods: int = 20) -> dict:
     """Create every catalog kind, a Deployment -> ReplicaSet -> Pods chain, one pod with hostile
     annotations, CRDs and their custom resources; returns what the tests need to know."""

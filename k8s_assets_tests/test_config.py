@@ -83,3 +83,19 @@ def test_malformed_kubeconfig_is_a_kubeconfig_error(tmp_path):
     path.write_text("contexts: [unclosed")
     with pytest.raises(ConfigError, match="^KUBECONFIG"):
         kube_contexts(load_settings({"KUBECONFIG": str(path)}))
+
+
+def test_secrets_mode_metadata_lists_secrets_as_metadata_and_keys_is_the_default(tmp_path):
+    from k8s_assets.catalog import METADATA_ONLY
+
+    path = kubeconfig(tmp_path / "k", ["a"])
+    secrets = {s.secrets: next(k for k in s.kinds if k.table == "k8s_secrets")
+               for s in (load_settings({"KUBECONFIG": str(path)}),
+                         load_settings({"KUBECONFIG": str(path), "K8S_ASSETS_SECRETS": "metadata"}))}
+    assert secrets["keys"].accept is None and secrets["metadata"].accept == METADATA_ONLY
+    listed = {"metadata": {"name": "s", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}}}
+    stored = secrets["metadata"].redact(listed)
+    assert stored["metadata"]["annotations"] is None and stored["kind"] == "Secret"
+    assert [c.extract(stored) for c in secrets["metadata"].columns] == [None, None, None]
+    with pytest.raises(ConfigError, match="K8S_ASSETS_SECRETS"):
+        load_settings({"KUBECONFIG": str(path), "K8S_ASSETS_SECRETS": "values"})

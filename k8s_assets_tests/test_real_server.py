@@ -28,7 +28,7 @@ POD_COUNT = 20
 
 @pytest.fixture(scope="session")
 def populated(real_kube: RealKubeServer) -> RealKubeServer:
-    real_objects.populate(real_kube.api_client(), pods=POD_COUNT)
+    real_objects.populate_once(real_kube, pods=POD_COUNT)
     return real_kube
 
 
