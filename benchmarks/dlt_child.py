@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import api_and_cluster, child_arguments  # noqa: E402
+from k8s_assets.extraction import send_get  # noqa: E402
 
 import dlt  # noqa: E402
 import orjson  # noqa: E402
@@ -32,11 +33,7 @@ def pod_pages(api, timeout: float = 120.0):
     token = None
     while True:
         query = [("limit", str(PAGE_SIZE))] + ([("continue", token)] if token else [])
-        method, url, headers, _, _ = api.param_serialize(
-            "GET", "/api/v1/pods", query_params=query, header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"])
-        response = api.call_api(method, url, header_params=headers, _request_timeout=timeout)
-        page = orjson.loads(response.read())
+        page = orjson.loads(send_get(api, "/api/v1/pods", query, timeout).read())
         yield page
         token = page["metadata"].get("continue")
         if not token:
