@@ -5,10 +5,10 @@ For each checkout, a fresh database (migrated), then two runs of
 
     dagster asset materialize -m k8s_assets.definitions --select '*' --partition demo
 
-(a full sync, then a re-sync with nothing changed), with the repository's dagster.yaml (Dagster's
-own storage in the same PostgreSQL, as users run it). The run's wall time is read from Dagster's
-run stats (start to end of the run, process start-up excluded); the number of steps from the
-run's STEP_START events. The simulator and the embedded PostgreSQL are started once and shared.
+(a full sync, then a re-sync with nothing changed), with the checkout's dagster.yaml copied to a
+DAGSTER_HOME of its own (Dagster's own storage in the same PostgreSQL, as users run it). The run's
+wall time is read from Dagster's run stats (start to end of the run, process start-up excluded);
+the number of steps from the run's STEP_START events. The simulator and the embedded PostgreSQL are started once and shared.
 
     python benchmarks/bench_steps.py --baseline /work/main --size small
 
@@ -18,6 +18,7 @@ The machines are shared and noisy: compare the two checkouts within one run.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -60,9 +61,9 @@ with dg.DagsterInstance.from_config(sys.argv[1]) as instance:
 """
 
 
-def materialize(checkout: Path, kubeconfig: Path, url: str) -> dict:
+def materialize(checkout: Path, kubeconfig: Path, url: str, home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_ASSETS_", "DAGSTER_"))}
-    env.update(KUBECONFIG=str(kubeconfig), K8S_ASSETS_DATABASE_URL=url, DAGSTER_HOME=str(checkout),
+    env.update(KUBECONFIG=str(kubeconfig), K8S_ASSETS_DATABASE_URL=url, DAGSTER_HOME=str(home),
                PYTHONPATH=str(checkout), PYTHONWARNINGS="ignore")
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "k8s_assets.definitions",
@@ -71,7 +72,7 @@ def materialize(checkout: Path, kubeconfig: Path, url: str) -> dict:
     process_seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{checkout}: dagster asset materialize failed:\n{done.stderr[-3000:]}")
-    stats = subprocess.run([sys.executable, "-c", RUN_STATS, str(checkout)], cwd=checkout, env=env,
+    stats = subprocess.run([sys.executable, "-c", RUN_STATS, str(home)], cwd=checkout, env=env,
                            capture_output=True, text=True, check=True)
     return {**json.loads(stats.stdout.strip().splitlines()[-1]), "process_seconds": process_seconds}
 
@@ -98,9 +99,13 @@ def main(argv=None) -> int:
         kubeconfig = sim.write_kubeconfig(args.workdir / "kubeconfig")
         for name, checkout in checkouts.items():
             url = fresh_database(server_url, f"bench_steps_{name}", checkout)
+            # The checkout's own dagster.yaml, in a home of its own: nothing is written into the checkout.
+            home = args.workdir / f"dagster-{name}"
+            home.mkdir(exist_ok=True)
+            shutil.copy(checkout / "dagster.yaml", home / "dagster.yaml")
             results[name] = {"checkout": str(checkout),
-                             "full": materialize(checkout, kubeconfig, url),
-                             "resync": materialize(checkout, kubeconfig, url)}
+                             "full": materialize(checkout, kubeconfig, url, home),
+                             "resync": materialize(checkout, kubeconfig, url, home)}
             print(json.dumps({name: results[name]}), flush=True)
     print()
     print("| checkout | run | steps | objects listed | run wall (s, process start excluded) | process wall (s) |")
