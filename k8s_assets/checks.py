@@ -3,10 +3,11 @@
 Every check is evaluated for one partition (one kubeconfig context): the cluster that context
 reached, as recorded in ``k8s_cluster_contexts``. All queries run in PostgreSQL (``sql/checks/``)
 along the tables' (cluster_uid, ...) indexes, in one read-only REPEATABLE READ transaction per
-check step so that every result of a step describes one snapshot.
+group of checks (a kind's integrity, the references) so that its results describe one snapshot.
 
-Per kind table (ERROR severity, **blocking**; the first three in a ``<table>_integrity`` step
-right after the kind, the namespace check in the ``k8s_references`` step after every kind):
+All are check specs of the one sync step of a context (k8s_assets/cluster_sync.py), which calls
+the evaluation functions here. Per kind table (ERROR severity, **blocking**; the first three
+right after the kind is merged, the namespace check after every kind of the run):
 
 * ``row_count_matches_listing`` -- rows stored for the cluster, plus listed objects the database
   refused and holds no version of (``k8s_rejected_objects``), == ``listed`` in the latest
@@ -19,7 +20,7 @@ right after the kind, the namespace check in the ``k8s_references`` step after e
   after the namespaces were listed are exempt (their namespace is newer than that listing);
 * ``names_unique`` -- no two rows share (namespace, name) in the cluster.
 
-Per kind table (in the ``k8s_references`` step, WARN severity, not blocking):
+Per kind table (after every kind of the run, WARN severity, not blocking):
 
 * ``controller_owners_resolve`` -- each controlling ownerReference (``controller: true``) resolves
   to a stored object when the owner's kind is selected and was listed completely. An owner
@@ -331,46 +332,48 @@ def check_history_agrees(results: Results, cur: psycopg.Cursor, kind: Kind, clus
                           else "every current row is the open version of its history", finding)
 
 
-def build_integrity_checks(kind: Kind, partitions_def: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
-    """Counts, cluster and name uniqueness of one kind: they need no other table than its own, so
-    they run right after the kind (and are never held back by another kind's failure)."""
-    names = [ROW_COUNT, CLUSTER_REFERENCE, UNIQUE_NAMES, HISTORY_AGREES]
-    specs = [
-        *(dg.AssetCheckSpec(name, asset=kind.table, blocking=CHECKS[name].blocking,
-                            description=CHECKS[name].description, partitions_def=partitions_def)
-          for name in names),
-        coverage_checks.coverage_spec(kind.table, partitions_def),
-    ]
+INTEGRITY_CHECKS = (ROW_COUNT, CLUSTER_REFERENCE, UNIQUE_NAMES, HISTORY_AGREES)
 
-    @dg.multi_asset_check(name=f"{kind.table}_integrity", specs=specs, can_subset=True,
-                          description=f"Counts and integrity of {kind.table} for one context.")
-    def integrity(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
-        wanted = {key.name for key in context.selected_asset_check_keys}
-        partition = context.partition_key
-        results = Results(dg.AssetKey(kind.table), partition)
-        with snapshot(postgres) as conn, conn.transaction():
-            cur = conn.cursor()
-            cluster_uid, cluster_stored = resolve_cluster(cur, partition)
-            results.set_cluster(cluster_uid)
-            if coverage_checks.CHECK_NAME in wanted:
-                yield coverage_checks.evaluate(conn, kind.table, partition)
-            for name in names:
-                if name not in wanted:
-                    continue
-                if name == ROW_COUNT:
-                    yield check_row_count(results, cur, kind, context.instance, partition, cluster_uid,
-                                          context.run.run_id)
-                elif name == CLUSTER_REFERENCE:
-                    yield check_cluster_reference(results, cur, kind, partition, cluster_uid, cluster_stored)
-                elif cluster_uid is None:
-                    yield results.result(name, False, f"context {partition!r} does not resolve to a cluster "
-                                                      "(no k8s_cluster_contexts row)")
-                elif name == UNIQUE_NAMES:
-                    yield check_unique_names(results, cur, kind, cluster_uid)
-                elif name == HISTORY_AGREES:
-                    yield check_history_agrees(results, cur, kind, cluster_uid)
 
-    return integrity
+def check_spec(name: str, table: str, partitions_def: dg.PartitionsDefinition | None) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=table, blocking=CHECKS[name].blocking,
+                             description=CHECKS[name].description, partitions_def=partitions_def)
+
+
+def integrity_specs(kind: Kind, partitions_def: dg.PartitionsDefinition | None) -> list[dg.AssetCheckSpec]:
+    """Counts, cluster, name uniqueness, history and coverage of one kind: they need no other
+    table than its own, so they are evaluated right after the kind is merged (and are never
+    held back by another kind's failure)."""
+    return [*(check_spec(name, kind.table, partitions_def) for name in INTEGRITY_CHECKS),
+            coverage_checks.coverage_spec(kind.table, partitions_def)]
+
+
+def integrity_results(kind: Kind, wanted: set[str], partition: str, instance: dg.DagsterInstance, run_id: str,
+                      postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
+    """The wanted integrity checks (names) of one kind for one partition, in one snapshot."""
+    if not wanted:
+        return
+    results = Results(dg.AssetKey(kind.table), partition)
+    with snapshot(postgres) as conn, conn.transaction():
+        cur = conn.cursor()
+        cluster_uid, cluster_stored = resolve_cluster(cur, partition)
+        results.set_cluster(cluster_uid)
+        if coverage_checks.CHECK_NAME in wanted:
+            yield coverage_checks.evaluate(conn, kind.table, partition)
+        for name in INTEGRITY_CHECKS:
+            if name not in wanted:
+                continue
+            if name == ROW_COUNT:
+                yield check_row_count(results, cur, kind, instance, partition, cluster_uid, run_id)
+            elif name == CLUSTER_REFERENCE:
+                yield check_cluster_reference(results, cur, kind, partition, cluster_uid, cluster_stored)
+            elif cluster_uid is None:
+                yield results.result(name, False, f"context {partition!r} does not resolve to a cluster "
+                                                  "(no k8s_cluster_contexts row)")
+            elif name == UNIQUE_NAMES:
+                yield check_unique_names(results, cur, kind, cluster_uid)
+            elif name == HISTORY_AGREES:
+                yield check_history_agrees(results, cur, kind, cluster_uid)
 
 
 # ---------------------------------------------------------------------------
@@ -439,47 +442,39 @@ def reference_checks_of(kind: Kind) -> list[str]:
             *([NODE_REFERENCE] if "node_name" in {c.name for c in kind.columns} else [])]
 
 
-def build_reference_checks(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefinition
-                           ) -> dg.AssetChecksDefinition:
-    """One step for the references between tables: namespaces, owners and nodes of every kind.
+def reference_specs(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefinition | None
+                    ) -> list[dg.AssetCheckSpec]:
+    return [check_spec(name, kind.table, partitions_def) for kind in kinds for name in reference_checks_of(kind)]
+
+
+def reference_results(kinds: Sequence[Kind], wanted: set[dg.AssetCheckKey], partition: str,
+                      postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
+    """Namespace (error), owner and node (warning) references of the wanted checks, in one snapshot.
 
     A reference can only be checked once the referenced kind is stored, and any kind may own
-    another, so the step runs after every kind of the run: every spec's asset is an input. (An
-    ``additional_deps`` on k8s_namespaces would instead be held back by k8s_namespaces' own
-    blocking checks.) If a kind's step fails, the run fails and this step is skipped.
+    another, so these are evaluated after every kind of the run; ``kinds`` are all selected
+    kinds (the tables references may resolve to), ``wanted`` the checks to evaluate.
     """
+    pairs = [(kind, name) for kind in kinds for name in reference_checks_of(kind)
+             if dg.AssetCheckKey(dg.AssetKey(kind.table), name) in wanted]
+    if not pairs:
+        return
     selected = {k.table for k in kinds}
-    pairs = [(kind, name) for kind in kinds for name in reference_checks_of(kind)]
-    specs = [
-        dg.AssetCheckSpec(name, asset=kind.table, blocking=CHECKS[name].blocking,
-                          description=CHECKS[name].description, partitions_def=partitions_def)
-        for kind, name in pairs
-    ]
-
-    @dg.multi_asset_check(name="k8s_references", specs=specs, can_subset=True,
-                          description="Namespace (error), owner and node (warning) references of every kind.")
-    def references(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
-        wanted = {(key.asset_key, key.name) for key in context.selected_asset_check_keys}
-        partition = context.partition_key
-        with snapshot(postgres) as conn, conn.transaction():
-            cur = conn.cursor()
-            cluster_uid, _ = resolve_cluster(cur, partition)
-            covered = coverage(cur, cluster_uid) if cluster_uid else {}
-            for kind, name in pairs:
-                if (dg.AssetKey(kind.table), name) not in wanted:
-                    continue
-                results = Results(dg.AssetKey(kind.table), partition)
-                results.set_cluster(cluster_uid)
-                if cluster_uid is None:
-                    yield results.result(name, False, f"context {partition!r} does not resolve to a cluster")
-                elif name == NAMESPACE_REFERENCE:
-                    yield check_namespace_reference(results, cur, kind, selected, covered, cluster_uid)
-                elif name == OWNER_REFERENCE:
-                    yield check_owner_reference(results, cur, kind, kinds, covered, cluster_uid)
-                elif name == NODE_REFERENCE:
-                    yield check_node_reference(results, cur, kind, selected, covered, cluster_uid)
-
-    return references
+    with snapshot(postgres) as conn, conn.transaction():
+        cur = conn.cursor()
+        cluster_uid, _ = resolve_cluster(cur, partition)
+        covered = coverage(cur, cluster_uid) if cluster_uid else {}
+        for kind, name in pairs:
+            results = Results(dg.AssetKey(kind.table), partition)
+            results.set_cluster(cluster_uid)
+            if cluster_uid is None:
+                yield results.result(name, False, f"context {partition!r} does not resolve to a cluster")
+            elif name == NAMESPACE_REFERENCE:
+                yield check_namespace_reference(results, cur, kind, selected, covered, cluster_uid)
+            elif name == OWNER_REFERENCE:
+                yield check_owner_reference(results, cur, kind, kinds, covered, cluster_uid)
+            elif name == NODE_REFERENCE:
+                yield check_node_reference(results, cur, kind, selected, covered, cluster_uid)
 
 
 # ---------------------------------------------------------------------------
@@ -496,59 +491,73 @@ def schedule_interval(cron: str) -> dt.timedelta:
         return DEFAULT_INTERVAL
 
 
-def build_freshness_check(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefinition, schedule: str,
-                          max_age: dt.timedelta | None = None) -> dg.AssetChecksDefinition:
-    max_age = max_age or STALE_AFTER_INTERVALS * schedule_interval(schedule)
-    tables = [k.table for k in kinds]
+def max_age_of(schedule: str, max_age: dt.timedelta | None = None) -> dt.timedelta:
+    return max_age or STALE_AFTER_INTERVALS * schedule_interval(schedule)
 
-    @dg.asset_check(
-        asset=CLUSTERS_TABLE, name=SYNCED_RECENTLY, blocking=False, partitions_def=partitions_def,
+
+def freshness_spec(partitions_def: dg.PartitionsDefinition | None, schedule: str,
+                   max_age: dt.timedelta | None = None) -> dg.AssetCheckSpec:
+    max_age = max_age_of(schedule, max_age)
+    return dg.AssetCheckSpec(
+        SYNCED_RECENTLY, asset=CLUSTERS_TABLE, blocking=CHECKS[SYNCED_RECENTLY].blocking,
+        partitions_def=partitions_def,
         description=(f"The cluster was synced within {max_age} ({STALE_AFTER_INTERVALS} intervals of the "
                      f"schedule {schedule!r}) and no selected kind has failed to list for that long."),
     )
-    def synced_recently(context: dg.AssetCheckExecutionContext, postgres: PostgresResource) -> dg.AssetCheckResult:
-        partition = context.partition_key
-        results = Results(dg.AssetKey(CLUSTERS_TABLE), partition)
-        with snapshot(postgres) as conn, conn.transaction():
-            cur = conn.cursor()
-            row = cur.execute(sql_text("checks/cluster_freshness.sql"), {"context_name": partition}).fetchone()
-            if row is None:
-                return results.result(SYNCED_RECENTLY, False, f"context {partition!r} was never synced")
-            cluster_uid, last_synced_at, _, age = row
-            results.set_cluster(str(cluster_uid))
-            stale = cur.execute(sql_text("checks/stale_kinds.sql"),
-                                {"cluster_uid": cluster_uid, "kinds": tables, "max_age": max_age}).fetchall()
-        finding = Finding(
-            offending=len(stale),
-            examples=[f"{kind}: last complete listing "
-                      + (f"{dt.timedelta(seconds=round(a))} ago" if a is not None else "never")
-                      + f" ({status})" for kind, status, _, a in stale[:MAX_EXAMPLES]],
-        )
-        cluster_stale = age > max_age.total_seconds()
-        problems = []
-        if cluster_stale:
-            problems.append(f"last synced {dt.timedelta(seconds=max(0, round(age)))} ago, more than {max_age}")
-        if stale:
-            problems.append(summary(finding, "kinds have failed to list for longer than that"))
-        text = "; ".join(problems) or f"synced {dt.timedelta(seconds=max(0, round(age)))} ago (allowed: {max_age})"
-        return results.result(
-            SYNCED_RECENTLY, not problems, text, finding, last_synced_at=last_synced_at.isoformat(),
-            age_seconds=int(age), max_age_seconds=int(max_age.total_seconds()), stale_kinds=len(stale),
-            schedule=schedule,
-        )
 
-    return synced_recently
+
+def freshness_result(kinds: Sequence[Kind], partition: str, postgres: PostgresResource, schedule: str,
+                     max_age: dt.timedelta | None = None) -> dg.AssetCheckResult:
+    max_age = max_age_of(schedule, max_age)
+    tables = [k.table for k in kinds]
+    results = Results(dg.AssetKey(CLUSTERS_TABLE), partition)
+    with snapshot(postgres) as conn, conn.transaction():
+        cur = conn.cursor()
+        row = cur.execute(sql_text("checks/cluster_freshness.sql"), {"context_name": partition}).fetchone()
+        if row is None:
+            return results.result(SYNCED_RECENTLY, False, f"context {partition!r} was never synced")
+        cluster_uid, last_synced_at, _, age = row
+        results.set_cluster(str(cluster_uid))
+        stale = cur.execute(sql_text("checks/stale_kinds.sql"),
+                            {"cluster_uid": cluster_uid, "kinds": tables, "max_age": max_age}).fetchall()
+    finding = Finding(
+        offending=len(stale),
+        examples=[f"{kind}: last complete listing "
+                  + (f"{dt.timedelta(seconds=round(a))} ago" if a is not None else "never")
+                  + f" ({status})" for kind, status, _, a in stale[:MAX_EXAMPLES]],
+    )
+    cluster_stale = age > max_age.total_seconds()
+    problems = []
+    if cluster_stale:
+        problems.append(f"last synced {dt.timedelta(seconds=max(0, round(age)))} ago, more than {max_age}")
+    if stale:
+        problems.append(summary(finding, "kinds have failed to list for longer than that"))
+    text = "; ".join(problems) or f"synced {dt.timedelta(seconds=max(0, round(age)))} ago (allowed: {max_age})"
+    return results.result(
+        SYNCED_RECENTLY, not problems, text, finding, last_synced_at=last_synced_at.isoformat(),
+        age_seconds=int(age), max_age_seconds=int(max_age.total_seconds()), stale_kinds=len(stale),
+        schedule=schedule,
+    )
 
 
 # ---------------------------------------------------------------------------
 
 
-def build_checks(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefinition, schedule: str = "0 * * * *",
-                 max_age: dt.timedelta | None = None) -> list[dg.AssetChecksDefinition]:
-    """Every check for the selected kinds, on the same partitions as the assets."""
+def check_specs(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefinition | None, schedule: str = "0 * * * *",
+                max_age: dt.timedelta | None = None) -> list[dg.AssetCheckSpec]:
+    """Every check of the selected kinds (and of k8s_clusters), on the same partitions as the assets.
+
+    They are check specs of the sync step (k8s_assets/cluster_sync.py), which evaluates them
+    with the functions above: integrity right after each kind, references and freshness last.
+    """
     kinds = tuple(kinds)
-    return [
-        build_freshness_check(kinds, partitions_def, schedule, max_age),
-        *(build_integrity_checks(k, partitions_def) for k in kinds),
-        build_reference_checks(kinds, partitions_def),
-    ]
+    return [freshness_spec(partitions_def, schedule, max_age),
+            *(spec for k in kinds for spec in integrity_specs(k, partitions_def)),
+            *reference_specs(kinds, partitions_def)]
+
+
+def is_blocking_failure(result: dg.AssetCheckResult) -> bool:
+    """A failed check that blocks what depends on its asset (as Dagster treats blocking specs)."""
+    info = CHECKS.get(result.check_name)
+    blocking = info.blocking if info else False
+    return not result.passed and blocking and result.severity == dg.AssetCheckSeverity.ERROR

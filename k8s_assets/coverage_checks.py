@@ -14,8 +14,8 @@ import dagster as dg
 from k8s_assets.database import sql_text
 from k8s_assets.resources import PostgresResource
 
-# Catalog kinds evaluate this check in their integrity step (checks.build_integrity_checks);
-# assets outside the catalog (custom resources) get a step of their own here.
+# Catalog kinds evaluate this check with their integrity checks (checks.integrity_results);
+# assets outside the catalog (custom resources) through coverage_result.
 
 CHECK_NAME = "visible_kind_not_forbidden"
 
@@ -49,21 +49,7 @@ def coverage_spec(table: str, partitions_def: dg.PartitionsDefinition | None) ->
     )
 
 
-def build_coverage_check(table: str, partitions_def: dg.PartitionsDefinition | None = None
-                         ) -> dg.AssetChecksDefinition:
-    """The check of one asset, for the partition's cluster, as a step of its own."""
-    spec = coverage_spec(table, partitions_def)
-
-    @dg.multi_asset_check(specs=[spec], name=f"{table}_coverage",
-                          description=f"Did {table} lose visibility (visible before, forbidden now)?")
-    def coverage_check(context: dg.AssetCheckExecutionContext, postgres: PostgresResource):
-        partition = context.partition_key if partitions_def is not None else None
-        with postgres.connect() as conn:
-            yield evaluate(conn, table, partition)
-
-    return coverage_check
-
-
-def build_coverage_checks(tables: list[str], partitions_def: dg.PartitionsDefinition | None = None
-                          ) -> list[dg.AssetChecksDefinition]:
-    return [build_coverage_check(table, partitions_def) for table in tables]
+def coverage_result(postgres: PostgresResource, table: str, context_name: str) -> dg.AssetCheckResult:
+    """The check of one asset outside the catalog, for the partition's cluster."""
+    with postgres.connect() as conn:
+        return evaluate(conn, table, context_name)

@@ -44,7 +44,6 @@ from k8s_assets.extraction import (
 )
 from k8s_assets.inventory import (
     CLUSTER_UID,
-    CLUSTERS_TABLE,
     CUSTOM_RESOURCE_COVERAGE_PREFIX,
     LISTED,
     LISTING_MESSAGE,
@@ -53,8 +52,7 @@ from k8s_assets.inventory import (
     record_failed_listing,
 )
 from k8s_assets.io_manager import TABLE_KEY
-from k8s_assets.failures import fail_fast_unless_transient
-from k8s_assets.kind_assets import ASSET_KINDS, SYNC_POOL, column_schema
+from k8s_assets.kind_assets import ASSET_KINDS, column_schema
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
 CR_LIST_STREAMS = 4
@@ -182,14 +180,11 @@ def kept_rows(postgres: PostgresResource, cluster_uid: str, crds: list[CustomRes
     return columns
 
 
-def sync_custom_resources(context: dg.AssetExecutionContext, cluster: pd.DataFrame,
+def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
                           kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
     """List every CRD's instances in the partition's cluster; CRDs not listed completely keep their rows."""
     kind = CUSTOM_RESOURCES
     context_name = context.partition_key
-    if cluster.empty:
-        raise dg.Failure(f"no k8s_clusters row for context {context_name!r}: materialize k8s_clusters first")
-    cluster_uid = str(cluster["cluster_uid"].iloc[0])
     common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
     started = time.monotonic()
     try:
@@ -202,11 +197,11 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster: pd.DataFra
         crds = list_crds(api, kubernetes.page_size, kubernetes.request_timeout)
     except ListingForbidden as e:
         context.log.warning(f"CRDs are not visible in {context_name!r}; custom resource rows are kept. {e}")
-        return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "forbidden", LISTED: 0,
-                                                       LISTING_MESSAGE: str(e)})
+        return dg.Output(empty_frame(kind), output_name=kind.table,
+                         metadata={**common, LISTING_STATUS: "forbidden", LISTED: 0, LISTING_MESSAGE: str(e)})
     except ListingNotServed as e:
-        return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served", LISTED: 0,
-                                                       LISTING_MESSAGE: str(e)})
+        return dg.Output(empty_frame(kind), output_name=kind.table,
+                         metadata={**common, LISTING_STATUS: "not_served", LISTED: 0, LISTING_MESSAGE: str(e)})
     except (ConfigError, ListingError) as e:
         record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
         context.log.error(f"listing CRDs in {context_name!r} failed; no rows were changed. {e}")
@@ -244,6 +239,7 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster: pd.DataFra
                      f"({by_status}); {len(kept['uid'])} rows kept for CRDs not listed completely")
     return dg.Output(
         to_frame(kind, columns),
+        output_name=kind.table,
         metadata={
             **common,
             LISTING_STATUS: "complete",
@@ -256,29 +252,17 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster: pd.DataFra
     )
 
 
-def build_custom_resources_asset(partitions_def: dg.PartitionsDefinition,
-                                 retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
+def custom_resources_spec() -> dg.AssetSpec:
+    """The asset's own spec (its deps, on k8s_clusters and k8s_crds, are declared by the sync step)."""
     kind = CUSTOM_RESOURCES
-
-    @dg.asset(
-        name=kind.table,
-        partitions_def=partitions_def,
+    return dg.AssetSpec(
+        kind.table,
         group_name=kind.area,
         kinds=ASSET_KINDS,
-        pool=SYNC_POOL,
-        retry_policy=retry_policy,
         description=(
             "Every instance of every CustomResourceDefinition the cluster serves, listed once per CRD at its "
             "storage version, with group, version, kind, plural and scope from the CRD and API discovery, "
             "spec and status as jsonb; plus a view k8s_cr_<group>_<plural> per CRD with typed spec columns."
         ),
-        ins={"cluster": dg.AssetIn(CLUSTERS_TABLE)},
-        deps=[CRDS.table],
         metadata={TABLE_KEY: kind.table, "dagster/column_schema": column_schema(kind)},
     )
-    def k8s_custom_resources(context: dg.AssetExecutionContext, cluster: pd.DataFrame,
-                             kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
-        with fail_fast_unless_transient(f"syncing custom resources of context {context.partition_key!r}"):
-            return sync_custom_resources(context, cluster, kubernetes, postgres)
-
-    return k8s_custom_resources

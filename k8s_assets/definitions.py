@@ -13,15 +13,10 @@ import warnings
 import dagster as dg
 
 from k8s_assets.automation import build_sync_schedule
-from k8s_assets.catalog import CUSTOM_RESOURCES
-from k8s_assets.checks import build_checks
+from k8s_assets.cluster_sync import build_sync_assets
 from k8s_assets.config import Settings, context_names, load_settings
-from k8s_assets.coverage_checks import build_coverage_check
-from k8s_assets.custom_resources import build_custom_resources_asset
 from k8s_assets.history import build_history_retention
-from k8s_assets.images import build_images_asset
 from k8s_assets.io_manager import PostgresMergeIOManager
-from k8s_assets.kind_assets import build_assets
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
 SYNC_JOB = "k8s_sync"
@@ -31,7 +26,8 @@ SYNC_JOB = "k8s_sync"
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=dg.PreviewWarning)
 
 # Transient failures (API 5xx after the client's own retries, timeouts, a dropped database
-# connection) get a few more tries; permanent ones raise Failure(allow_retries=False).
+# connection) get a few more tries; permanent ones raise Failure(allow_retries=False). The sync
+# step applies the same policy to each kind's listing within the step (cluster_sync.py).
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
@@ -54,27 +50,21 @@ def build_definitions(settings: Settings | None = None, retry_policy: dg.RetryPo
                       resources: dict | None = None) -> dg.Definitions:
     settings = settings or load_settings()
     partitions = dg.StaticPartitionsDefinition(context_names(settings))
-    assets = build_assets(settings.kinds, partitions, retry_policy)
-    checks = build_checks(settings.kinds, partitions, settings.schedule)
-    if any(k.table == "k8s_crds" for k in settings.kinds):
-        assets.append(build_custom_resources_asset(partitions, retry_policy))
-        checks.append(build_coverage_check(CUSTOM_RESOURCES.table, partitions))
-    if any(k.table == "k8s_pods" for k in settings.kinds):
-        assets.append(build_images_asset(settings.kinds, partitions, retry_policy))
+    # One step per context: every asset and every check of a partition (cluster_sync.py).
+    sync = build_sync_assets(settings.kinds, partitions, settings.schedule, retry_policy)
     sync_job = dg.define_asset_job(
-        SYNC_JOB, selection=dg.AssetSelection.assets(*assets),
+        SYNC_JOB, selection=dg.AssetSelection.assets(sync),
         description="Sync every selected kind of one kubeconfig context (one partition) into PostgreSQL.",
     )
     retention, retention_job, retention_schedule = build_history_retention(settings)
     return dg.Definitions(
-        assets=[*assets, retention],
-        # Checks run in the sync job after their asset, for the same partition (docs/checks.md).
-        asset_checks=checks,
+        assets=[sync, retention],
+        # The checks are check specs of the sync step, evaluated after their asset (docs/checks.md).
+        asset_checks=[],
         jobs=[sync_job, retention_job],
         schedules=[build_sync_schedule(settings, sync_job, partitions), retention_schedule],
         resources=resources or build_resources(settings),
-        # Steps of one partition run one after another in the run's process: a subprocess
-        # per kind would cost more in start-up than most kinds take to sync.
+        # A partition's run is one step; in the run's process, a subprocess would only add start-up.
         executor=dg.in_process_executor,
     )
 

@@ -12,11 +12,8 @@ import time
 
 import dagster as dg
 
-from k8s_assets.catalog import Kind
 from k8s_assets.database import sql_text
 from k8s_assets.failures import fail_fast_unless_transient
-from k8s_assets.inventory import CLUSTERS_TABLE
-from k8s_assets.kind_assets import SYNC_POOL
 from k8s_assets.resources import PostgresResource
 
 IMAGES_TABLE = "k8s_container_images"
@@ -36,18 +33,13 @@ def rebuild_images(postgres: PostgresResource, cluster_uid: str) -> dict:
             "registries": registries}
 
 
-def build_images_asset(kinds: tuple[Kind, ...], partitions_def: dg.PartitionsDefinition,
-                       retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
-    selected = {k.table for k in kinds}
-
-    @dg.asset(
-        name=IMAGES_TABLE,
-        partitions_def=partitions_def,
+def images_spec() -> dg.AssetSpec:
+    """The asset's own spec (its deps, on k8s_clusters and the selected SOURCE_TABLES, are declared
+    by the sync step)."""
+    return dg.AssetSpec(
+        IMAGES_TABLE,
         group_name="workloads",
         kinds={"postgres"},
-        pool=SYNC_POOL,
-        retry_policy=retry_policy,
-        deps=[CLUSTERS_TABLE, *(t for t in SOURCE_TABLES if t in selected)],
         description=(
             "One row per cluster, namespace, workload, container and image, from pods (through their owner "
             "chain) and pod templates, with registry, repository, tag and digest split out. Derived in "
@@ -55,16 +47,12 @@ def build_images_asset(kinds: tuple[Kind, ...], partitions_def: dg.PartitionsDef
         ),
         metadata={"k8s_assets/table": IMAGES_TABLE},
     )
-    def k8s_container_images(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
-        started = time.monotonic()
-        with fail_fast_unless_transient(f"deriving container images of context {context.partition_key!r}"):
-            with postgres.connect() as conn:
-                row = conn.execute(sql_text("merge/cluster_of_context.sql"),
-                                   {"context_name": context.partition_key}).fetchone()
-            if row is None:
-                raise dg.Failure(f"no cluster for context {context.partition_key!r}: materialize k8s_clusters first")
-            metadata = rebuild_images(postgres, str(row[0]))
-        metadata["rebuild_seconds"] = round(time.monotonic() - started, 3)
-        return dg.MaterializeResult(metadata=metadata)
 
-    return k8s_container_images
+
+def derive_images(context_name: str, cluster_uid: str, postgres: PostgresResource) -> dg.MaterializeResult:
+    """Rebuild the cluster's image rows from its stored pods and pod templates."""
+    started = time.monotonic()
+    with fail_fast_unless_transient(f"deriving container images of context {context_name!r}"):
+        metadata = rebuild_images(postgres, cluster_uid)
+    metadata["rebuild_seconds"] = round(time.monotonic() - started, 3)
+    return dg.MaterializeResult(asset_key=IMAGES_TABLE, metadata=metadata)

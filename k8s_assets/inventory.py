@@ -241,6 +241,13 @@ def write_cluster(postgres: PostgresResource, frame: pd.DataFrame) -> dict:
     }
 
 
+def cluster_of_context(postgres: PostgresResource, context_name: str) -> str | None:
+    """The cluster_uid a context reached when k8s_clusters was last materialized for it, or None."""
+    with postgres.connect() as conn:
+        row = conn.execute(sql_text("merge/cluster_of_context.sql"), {"context_name": context_name}).fetchone()
+    return str(row[0]) if row else None
+
+
 def history_table(kind: Kind) -> str:
     return f"{kind.table}_history"
 

@@ -1,8 +1,10 @@
 """The assets: ``k8s_clusters`` first, then one asset per catalog kind, all built from data.
 
-Every asset is partitioned by kubeconfig context. A kind asset lists its kind for the
-partition's cluster and returns a DataFrame; the IO manager merges it. What the listing
-saw travels as output metadata, so a forbidden or unserved kind keeps its rows and says so.
+Every asset is partitioned by kubeconfig context and has its own spec here (key = table,
+group, description, kinds, column schema, lineage from k8s_clusters); the one step that
+computes them for a context is k8s_assets/cluster_sync.py. A kind is listed for the
+partition's cluster into a DataFrame; the IO manager merges it. What the listing saw
+travels as output metadata, so a forbidden or unserved kind keeps its rows and says so.
 """
 
 from dataclasses import replace
@@ -56,15 +58,11 @@ def column_schema(kind: Kind) -> dg.TableSchema:
     )
 
 
-def build_cluster_asset(partitions_def: dg.PartitionsDefinition,
-                        retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=CLUSTERS_TABLE,
-        partitions_def=partitions_def,
+def cluster_spec() -> dg.AssetSpec:
+    return dg.AssetSpec(
+        CLUSTERS_TABLE,
         group_name="cluster",
         kinds=ASSET_KINDS,
-        pool=SYNC_POOL,
-        retry_policy=retry_policy,
         description=(
             "The cluster a kubeconfig context reaches: its stable cluster_uid (UUID5 of the "
             "kube-system namespace UID), Kubernetes version and API server. Every other table "
@@ -77,13 +75,25 @@ def build_cluster_asset(partitions_def: dg.PartitionsDefinition,
             ),
         },
     )
-    def k8s_clusters(context: dg.AssetExecutionContext, kubernetes: KubernetesResource) -> pd.DataFrame:
-        with fail_fast_unless_transient(f"cannot reach context {context.partition_key!r}"):
-            kube_context = kubernetes.context(context.partition_key)
-            api = kubernetes.api_client(kube_context.name)
-            return describe_cluster(api, kube_context, kubernetes.request_timeout)
 
-    return k8s_clusters
+
+def describe_context(context_name: str, kubernetes: KubernetesResource) -> pd.DataFrame:
+    """The k8s_clusters row of the context's cluster; a context that cannot be reached fails fast."""
+    with fail_fast_unless_transient(f"cannot reach context {context_name!r}"):
+        kube_context = kubernetes.context(context_name)
+        api = kubernetes.api_client(kube_context.name)
+        return describe_cluster(api, kube_context, kubernetes.request_timeout)
+
+
+def kind_spec(kind: Kind) -> dg.AssetSpec:
+    """The kind's own asset (its deps, on k8s_clusters, are declared by the step that computes it)."""
+    return dg.AssetSpec(
+        kind.table,
+        group_name=kind.area,
+        kinds=ASSET_KINDS,
+        description=f"{kind.description} Listed from {kind.list_path()} ({kind.kind}).",
+        metadata={TABLE_KEY: kind.table, "dagster/column_schema": column_schema(kind)},
+    )
 
 
 def served_version(context: dg.AssetExecutionContext, api, kind: Kind, context_name: str,
@@ -98,13 +108,11 @@ def served_version(context: dg.AssetExecutionContext, api, kind: Kind, context_n
     return discovery.version_for(kind)
 
 
-def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster: pd.DataFrame,
+def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster_uid: str,
               kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
-    """List one kind of the partition's cluster into a frame; what the listing saw goes in its metadata."""
+    """List one kind of the partition's cluster into a frame (the output named after its table);
+    what the listing saw goes in its metadata."""
     context_name = context.partition_key
-    if cluster.empty:
-        raise dg.Failure(f"no k8s_clusters row for context {context_name!r}: materialize k8s_clusters first")
-    cluster_uid = str(cluster["cluster_uid"].iloc[0])
     common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
     try:
         api = kubernetes.api_client(context_name)
@@ -120,12 +128,12 @@ def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster: pd.DataFra
                             known_versions=known)
     except ListingForbidden as e:
         context.log.warning(f"{kind.resource} is not visible in {context_name!r}; its rows are kept. {e}")
-        return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "forbidden",
-                                                       LISTED: 0, LISTING_MESSAGE: str(e)})
+        return dg.Output(empty_frame(kind), output_name=kind.table,
+                         metadata={**common, LISTING_STATUS: "forbidden", LISTED: 0, LISTING_MESSAGE: str(e)})
     except ListingNotServed as e:
         context.log.info(f"{kind.resource} is not served by {context_name!r}; skipped. {e}")
-        return dg.Output(empty_frame(kind), metadata={**common, LISTING_STATUS: "not_served",
-                                                       LISTED: 0, LISTING_MESSAGE: str(e)})
+        return dg.Output(empty_frame(kind), output_name=kind.table,
+                         metadata={**common, LISTING_STATUS: "not_served", LISTED: 0, LISTING_MESSAGE: str(e)})
     except (ConfigError, ListingError) as e:
         record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
         context.log.error(f"listing {kind.resource} in {context_name!r} failed; no rows were changed. {e}")
@@ -134,6 +142,7 @@ def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster: pd.DataFra
                      f"in {listing.seconds:.1f}s")
     return dg.Output(
         to_frame(kind, listing.columns),
+        output_name=kind.table,
         metadata={
             **common,
             LISTING_STATUS: "complete",
@@ -146,30 +155,3 @@ def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster: pd.DataFra
             "list_seconds": round(listing.seconds, 3),
         },
     )
-
-
-def build_kind_asset(kind: Kind, partitions_def: dg.PartitionsDefinition,
-                     retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=kind.table,
-        partitions_def=partitions_def,
-        group_name=kind.area,
-        kinds=ASSET_KINDS,
-        pool=SYNC_POOL,
-        retry_policy=retry_policy,
-        description=f"{kind.description} Listed from {kind.list_path()} ({kind.kind}).",
-        ins={"cluster": dg.AssetIn(CLUSTERS_TABLE)},
-        metadata={TABLE_KEY: kind.table, "dagster/column_schema": column_schema(kind)},
-    )
-    def kind_asset(context: dg.AssetExecutionContext, cluster: pd.DataFrame, kubernetes: KubernetesResource,
-                   postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
-        with fail_fast_unless_transient(f"syncing {kind.resource} of context {context.partition_key!r}"):
-            return sync_kind(context, kind, cluster, kubernetes, postgres)
-
-    return kind_asset
-
-
-def build_assets(kinds: tuple[Kind, ...], partitions_def: dg.PartitionsDefinition,
-                 retry_policy: dg.RetryPolicy | None = None) -> list[dg.AssetsDefinition]:
-    return [build_cluster_asset(partitions_def, retry_policy),
-            *(build_kind_asset(k, partitions_def, retry_policy) for k in kinds)]

@@ -19,6 +19,7 @@ import yaml
 
 from k8s_assets.automation import CONTEXT_TAG, SCHEDULE_NAME
 from k8s_assets.definitions import RETRY_POLICY, SYNC_JOB
+from k8s_assets.cluster_sync import SYNC_STEP
 from k8s_assets.kind_assets import SYNC_POOL
 from k8s_assets_tests.pipeline import definitions, query, sync
 
@@ -241,7 +242,8 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
 
     defs = definitions(kubeconfig, database_url, resources_env={"K8S_ASSETS_RESOURCES": "pods"})
     pooled = {a.op.name for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.op.pool == SYNC_POOL}
-    assert {"k8s_clusters", "k8s_pods"} <= pooled <= set(one) & set(two)
+    # One step per cluster holds the pool's slot for the whole sync.
+    assert {SYNC_STEP} == pooled == set(one) == set(two)
     overlapping = [(a, b) for a, (s1, e1) in one.items() for b, (s2, e2) in two.items()
                    if a in pooled and b in pooled and s1 < e2 and s2 < e1]
     if limit == 1:
@@ -250,7 +252,7 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
         assert any("Step blocked by limit for pool k8s_cluster_sync" in out for out in outputs)
     else:
         # The control: with 4 slots the two slow listings do run at the same time.
-        assert ("k8s_pods", "k8s_pods") in overlapping, (one, two)
+        assert (SYNC_STEP, SYNC_STEP) in overlapping, (one, two)
 
 
 def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, database_url, monkeypatch):
@@ -278,7 +280,7 @@ def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, databa
     run = start_logged(sync_command(kubeconfig, database_url, home, "one"), tmp_path / "run.log", env)
     try:
         deadline = time.monotonic() + 120
-        while not any(step == "k8s_pods" for _, step in claimed()):
+        while not any(step == SYNC_STEP for _, step in claimed()):
             assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.5)
     finally:
@@ -354,22 +356,26 @@ def test_retry_policy_backs_off_exponentially_with_jitter(tmp_path):
     defs = definitions(write_kubeconfig(tmp_path / "kubeconfig", ["dev"]), "postgresql://unused",
                        retry_policy=RETRY_POLICY)
     syncing = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.op.pool == SYNC_POOL]
-    assert len(syncing) > 2 and all(a.op.retry_policy == RETRY_POLICY for a in syncing)
+    assert [a.op.name for a in syncing] == [SYNC_STEP] and syncing[0].op.retry_policy == RETRY_POLICY
 
 
-def test_transient_api_failure_is_retried_by_dagster(fresh_simulator, tmp_path, database_url):
+def test_transient_api_failure_is_retried_with_the_retry_policy(fresh_simulator, tmp_path, database_url):
     from k8s_assets.simulator import Fault
 
     sim = fresh_simulator(clusters=("one",))
-    # Five 500s in a row outlast the client's own retries (5 requests per page), so the step
-    # fails once; Dagster's retry policy runs it again and the fault is gone.
+    # Five 500s in a row outlast the client's own retries (5 requests per page), so the pods'
+    # listing fails once; the step tries the kind again under the retry policy and the fault is gone.
     sim["one"].inject(Fault("internal_error", resource="pods", times=5))
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url, retry_policy=ZERO_DELAY,
                        resources_env={"K8S_ASSETS_RESOURCES": "pods"})
     with dg.instance_for_test() as instance:
         result = sync(defs, instance, "one")
+        messages = [record.user_message for record in instance.all_logs(result.run_id)]
     assert result.success
-    assert [e.step_key for e in events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)] == ["k8s_pods"]
+    # Only the kind is tried again, within the one step: nothing else is listed twice.
+    assert not events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
+    retried = [m for m in messages if "trying again" in m]
+    assert len(retried) == 1 and retried[0].startswith("k8s_pods: ") and "attempt 2 of 4" in retried[0], retried
     assert len(sim["one"].list("pods")) == \
         psycopg.connect(database_url).execute("SELECT count(*) FROM k8s_pods").fetchone()[0]
 
@@ -426,7 +432,7 @@ def test_permanent_failures_fail_fast_with_a_clear_message(breakage, fresh_simul
     assert not result.success
     assert not events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
     (failure,) = events_of(result, dg.DagsterEventType.STEP_FAILURE)
-    assert failure.step_key == "k8s_clusters"
+    assert failure.step_key == SYNC_STEP
     message = failure.event_specific_data.error.message
     assert expected in message and "'one'" in message, message
 
@@ -449,7 +455,7 @@ def test_a_data_error_fails_fast_without_retries(fresh_simulator, tmp_path, data
     assert not result.success
     assert not events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
     (failure,) = events_of(result, dg.DagsterEventType.STEP_FAILURE)
-    assert failure.step_key == "k8s_pods"
+    assert failure.step_key == SYNC_STEP
     assert "refused more than" in failure.event_specific_data.error.message
     assert psycopg.connect(database_url).execute("SELECT count(*) FROM k8s_pods").fetchone()[0] == 0
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from k8s_assets.catalog import KINDS
+from k8s_assets.cluster_sync import SYNC_STEP
 from k8s_assets.cluster import CLUSTER_UID_NAMESPACE
 from k8s_assets.simulator import Fault
 from k8s_assets_tests.pipeline import (
@@ -139,8 +140,13 @@ def test_faults_never_lose_rows(fault, succeeds, fresh_simulator, tmp_path, data
         assert after == uids_in_cluster(cluster, "pods") == before - {gone["metadata"]["uid"]}
     else:
         assert after == before, "a failed listing must not delete or change rows"
-        failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-        assert [e.step_key for e in failures] == ["k8s_pods"]
+        # One step per cluster: it fails at the end, naming the one kind that failed.
+        (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        assert failure.step_key == SYNC_STEP
+        assert "k8s_pods" in failure.event_specific_data.error.message
+        assert failure.event_specific_data.user_failure_data.metadata["failed_assets"].value == "k8s_pods"
+        assert "k8s_pods" not in {m.asset_key.path[-1] for m in
+                                  (e.event_specific_data.materialization for e in result.get_asset_materialization_events())}
         (status,) = query(database_url, "SELECT status FROM k8s_sync_coverage WHERE kind = 'k8s_pods'")
         assert status == ("failed",)
         # Every other kind synced normally.
@@ -190,7 +196,7 @@ def test_unreachable_context_fails_only_its_own_partition(fresh_simulator, tmp_p
     assert not down.success
     failure = next(e for e in down.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     error = failure.event_specific_data.error.to_string()
-    assert failure.step_key == "k8s_clusters" and "context 'down'" in error and "did not answer" in error
+    assert failure.step_key == SYNC_STEP and "context 'down'" in error and "did not answer" in error
     assert sync(defs, instance, "up").success
     assert [c for (c,) in query(database_url, "SELECT context_name FROM k8s_cluster_contexts")] == ["up"]
 
