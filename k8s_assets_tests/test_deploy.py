@@ -158,7 +158,8 @@ def chart_container_context(values: dict) -> dict:
         "env_config_maps": [f"{RELEASE}-{deployment['name']}-user-env"],
         "env_secrets": [entry["name"] for entry in deployment.get("envSecrets", [])],
         "namespace": NAMESPACE,
-        "service_account_name": f"{RELEASE}-user-deployments",
+        "service_account_name": values["dagster-user-deployments"].get("serviceAccount", {}).get("name")
+        or f"{RELEASE}-user-deployments",
         "env": deployment.get("env", []),
         "run_k8s_config": {"pod_spec_config": {"automount_service_account_token": True}},
     }
@@ -180,7 +181,8 @@ class CodeServer:
         command = [venv / "bin" / "dagster", "code-server", "start", "-h", "127.0.0.1",
                    "-p", str(self.port), *args]
         with log.open("wb") as out:
-            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+            # Started outside the repository: the code server adds its working directory to sys.path.
+            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=log.parent,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
 
     def wait_until_loaded(self, timeout: float = 240.0) -> None:
@@ -395,3 +397,101 @@ def test_default_instance_keeps_the_default_run_launcher():
     configured by the Helm chart, so every other test and `dagster dev` are unchanged."""
     instance = yaml.safe_load((REPO / "k8s_assets" / "dagster.yaml").read_text())
     assert "run_launcher" not in instance
+
+
+# -- deploy/helm-values.yaml against the chart ---------------------------------------------------
+
+ANY = object()  # a subtree the chart passes through (Kubernetes objects, free-form config)
+# The keys of the official chart (dagster-io/dagster, helm/dagster): its values schema models
+# (schema/charts/dagster/values.py and subschema/{global_,postgresql,run_launcher,daemon,
+# concurrency}.py, dagster_user_deployments/subschema/user_deployments.py) and the templates
+# that read them (templates/helpers/instance/_run-launcher.tpl, _concurrency.tpl,
+# configmap-instance.yaml's run_monitoring). Only the keys deploy/helm-values.yaml may use.
+CHART_KEYS = {
+    "global": {"postgresqlSecretName": str, "dagsterHome": str, "serviceAccountName": str, "celeryConfigSecretName": str},
+    "postgresql": {"enabled": bool, "image": ANY, "postgresqlHost": str, "postgresqlUsername": str,
+                   "postgresqlPassword": str, "postgresqlDatabase": str, "postgresqlParams": ANY,
+                   "postgresqlScheme": str, "service": {"port": int}},
+    "generatePostgresqlPasswordSecret": bool,
+    "dagster-user-deployments": {
+        "enabled": bool, "enableSubchart": bool, "imagePullSecrets": ANY,
+        "serviceAccount": {"create": bool, "name": str, "annotations": ANY},
+        "deployments": [{
+            "name": str, "image": {"repository": str, "tag": str, "pullPolicy": str}, "port": int,
+            "dagsterApiGrpcArgs": [str], "codeServerArgs": [str], "includeConfigInLaunchedRuns": {"enabled": bool},
+            "env": ANY, "envConfigMaps": [{"name": str}], "envSecrets": [{"name": str}], "annotations": ANY,
+            "nodeSelector": ANY, "affinity": ANY, "tolerations": ANY, "podSecurityContext": ANY,
+            "securityContext": ANY, "resources": ANY, "livenessProbe": ANY, "readinessProbe": ANY,
+            "startupProbe": ANY, "labels": ANY, "volumeMounts": ANY, "volumes": ANY, "schedulerName": str,
+        }],
+    },
+    "runLauncher": {"type": str, "config": {"k8sRunLauncher": {
+        "image": ANY, "imagePullPolicy": str, "jobNamespace": str, "loadInclusterConfig": bool, "kubeconfigFile": str,
+        "envConfigMaps": [{"name": str}], "envSecrets": [{"name": str}], "envVars": [str], "volumeMounts": ANY,
+        "volumes": ANY, "labels": ANY, "failPodOnRunFailure": bool, "resources": ANY, "schedulerName": str,
+        "securityContext": ANY,
+        "runK8sConfig": {"containerConfig": ANY, "podSpecConfig": ANY, "podTemplateSpecMetadata": ANY,
+                         "jobSpecConfig": ANY, "jobMetadata": ANY},
+    }}},
+    "concurrency": {"enabled": bool, "pools": {"defaultLimit": int, "granularity": str, "opGranularityRunBuffer": int},
+                    "runs": {"maxConcurrentRuns": int, "tagConcurrencyLimits": ANY}},
+    "dagsterDaemon": {
+        "enabled": bool,
+        "runCoordinator": {"enabled": bool, "type": str, "config": ANY},
+        "runMonitoring": {"enabled": bool, "startTimeoutSeconds": int, "cancelTimeoutSeconds": int,
+                          "maxResumeRunAttempts": int, "pollIntervalSeconds": int, "freeSlotsAfterRunEndSeconds": int},
+    },
+    "telemetry": {"enabled": bool},
+}
+
+
+def unknown_keys(value, allowed, path: str = "") -> list[str]:
+    """Where ``value`` has a key the chart does not know, or a value of the wrong kind."""
+    if allowed is ANY:
+        return []
+    if isinstance(allowed, dict):
+        if not isinstance(value, dict):
+            return [f"{path}: expected a mapping"]
+        problems = [f"{path}.{k}".lstrip(".") + ": not a key of the chart" for k in value if k not in allowed]
+        return problems + [p for k, v in value.items() if k in allowed
+                           for p in unknown_keys(v, allowed[k], f"{path}.{k}")]
+    if isinstance(allowed, list):
+        if not isinstance(value, list):
+            return [f"{path}: expected a list"]
+        return [p for i, item in enumerate(value) for p in unknown_keys(item, allowed[0], f"{path}[{i}]")]
+    return [] if isinstance(value, allowed) else [f"{path}: expected {allowed.__name__}, got {value!r}"]
+
+
+def test_helm_values_use_only_chart_keys_and_match_the_instance_config():
+    values = helm_values()
+    assert unknown_keys(values, CHART_KEYS) == []
+    assert unknown_keys({"runLauncher": {"typo": 1}}, CHART_KEYS) == ["runLauncher.typo: not a key of the chart"]
+
+    # Each context's run is a pod of its own, reading the cluster as deploy/rbac.yaml's account.
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    assert values["dagster-user-deployments"]["serviceAccount"] == {"create": False, "name": "k8s-assets"}
+    assert launcher["jobNamespace"] == NAMESPACE
+    # The code location served as the chart's user deployment.
+    deployment = code_deployment(values)
+    assert deployment["codeServerArgs"][:2] == ["--module-name", "k8s_assets.definitions"]
+    assert deployment["includeConfigInLaunchedRuns"]["enabled"] is True
+    # External PostgreSQL, passwords and the inventory URL only from Secrets.
+    assert values["postgresql"]["enabled"] is False and "postgresqlPassword" not in values["postgresql"]
+    assert values["generatePostgresqlPasswordSecret"] is False
+    plain_env = {e["name"]: e.get("value") for e in deployment["env"]}
+    assert "K8S_ASSETS_DATABASE_URL" not in plain_env
+    assert {"name": "k8s-assets-database"} in deployment["envSecrets"]
+    # The kubeconfig Secret is mounted where KUBECONFIG points.
+    (mount,) = [m for m in deployment["volumeMounts"] if m["name"] == "kubeconfig"]
+    assert Path(plain_env["KUBECONFIG"]).parent == Path(mount["mountPath"])
+
+    # The same pool limit and run monitoring as the repository's dagster.yaml.
+    instance = yaml.safe_load((REPO / "k8s_assets" / "dagster.yaml").read_text())
+    pools = values["concurrency"]["pools"]
+    assert values["concurrency"]["enabled"] is True
+    assert pools["defaultLimit"] == instance["concurrency"]["pools"]["default_limit"]
+    assert pools["granularity"] == instance["concurrency"]["pools"]["granularity"]
+    monitoring = values["dagsterDaemon"]["runMonitoring"]
+    assert monitoring["enabled"] is instance["run_monitoring"]["enabled"] is True
+    assert monitoring["freeSlotsAfterRunEndSeconds"] == instance["run_monitoring"]["free_slots_after_run_end_seconds"]
