@@ -369,6 +369,8 @@ def test_k8s_run_launcher_creates_the_sync_job(real_kube, image_venv, embedded_s
     serialized = json.dumps(job_dict)
     assert password_canary not in serialized
     assert real_kube.tokens[ADMIN] not in serialized
+    # The run launcher's resources, sized for a sync (the user deployment sets none that would win).
+    assert api.sanitize_for_serialization(container.resources) == values["runLauncher"]["config"]["k8sRunLauncher"]["resources"]
     # The kubeconfig reaches the pod as a mounted Secret.
     volumes = {v.name: v for v in pod.volumes}
     assert volumes["kubeconfig"].secret.secret_name == "k8s-assets-kubeconfig"
