@@ -19,6 +19,9 @@ runs fail with the kubeconfig's error where the operator sees it.
 
 from __future__ import annotations
 
+import json
+import re
+
 import dagster as dg
 
 from k8s_assets.config import ConfigError, Settings, context_names
@@ -26,6 +29,25 @@ from k8s_assets.kind_assets import SYNC_POOL
 
 SCHEDULE_NAME = "k8s_sync_schedule"
 CONTEXT_TAG = "k8s-assets/context"
+# The run tag dagster-k8s reads for extra Kubernetes config of a run's Job (K8sRunLauncher);
+# other run launchers ignore it.
+K8S_CONFIG_TAG = "dagster-k8s/config"
+
+
+def label_value(text: str) -> str:
+    """``text`` as a valid Kubernetes label value: a context name such as an EKS ARN
+    (``arn:aws:eks:eu-west-1:1234:cluster/prod``) is not one, and a Job with it is refused."""
+    value = re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", value)
+
+
+def run_tags(context_name: str) -> dict[str, str]:
+    """Tags of a context's sync run. Under the K8sRunLauncher the run's Job and pod carry the
+    context: exactly as an annotation, and as a label (``kubectl get jobs -l
+    k8s-assets/context=prod``) made valid where the name is not a valid label value."""
+    metadata = {"labels": {CONTEXT_TAG: label_value(context_name)}, "annotations": {CONTEXT_TAG: context_name}}
+    k8s_config = {"job_metadata": metadata, "pod_template_spec_metadata": metadata}
+    return {CONTEXT_TAG: context_name, K8S_CONFIG_TAG: json.dumps(k8s_config, sort_keys=True)}
 
 
 def contexts_at_tick(settings: Settings, loaded: list[str], log) -> list[str]:
@@ -89,7 +111,7 @@ def build_sync_schedule(settings: Settings, job: dg.UnresolvedAssetJobDefinition
         if context.instance_ref is not None or getattr(context, "_instance", None) is not None:
             ensure_pool(context.instance, context.log)
         return [
-            dg.RunRequest(run_key=f"{key}:{tick}", partition_key=key, tags={CONTEXT_TAG: key})
+            dg.RunRequest(run_key=f"{key}:{tick}", partition_key=key, tags=run_tags(key))
             for key in keys
         ]
 
