@@ -70,10 +70,7 @@ def baseline_rows(kind, pages: list[bytes], known=None) -> RowBuilder:
 
 
 def projected_rows(kind, pages: list[bytes], known=None) -> ProjectedRowBuilder:
-    rows = ProjectedRowBuilder(kind, CLUSTER_UID, "bench", known)
-    for body in pages:
-        rows.add_page(decode_page(body, keys_only=rows.keys_suffice))
-    return rows
+    return ProjectedRowBuilder(kind, CLUSTER_UID, "bench", known).add_page_bodies(pages)
 
 
 def baseline_list_kind(api, kind, page_size: int = 500) -> RowBuilder:

@@ -438,6 +438,12 @@ class ProjectedRowBuilder(RowBuilder):
             self._add_key_only_rows(unchanged)
         page.raw_items = None
 
+    def add_page_bodies(self, bodies: Iterable[bytes]) -> ProjectedRowBuilder:
+        """Pages received before (tests and benchmarks hold them in memory), decoded here."""
+        for body in bodies:
+            self.add_page(decode_page(body, keys_only=self.keys_suffice))
+        return self
+
     def _add_key_only_rows(self, keys: list[_ItemKeys]) -> None:
         """What ``_add_key_only`` does for each, column by column (a re-sync is mostly these)."""
         count = len(keys)

@@ -51,10 +51,7 @@ def whole_object_rows(kind, pages: list[bytes], known=None) -> RowBuilder:
 
 
 def projected_rows(kind, pages: list[bytes], known=None) -> ProjectedRowBuilder:
-    rows = ProjectedRowBuilder(kind, CLUSTER_UID, "ctx", known)
-    for body in pages:
-        rows.add_page(decode_page(body, keys_only=rows.keys_suffice))
-    return rows
+    return ProjectedRowBuilder(kind, CLUSTER_UID, "ctx", known).add_page_bodies(pages)
 
 
 def assert_same_rows(kind, expected: RowBuilder, got: ProjectedRowBuilder) -> None:
