@@ -75,18 +75,4 @@ class InventoryPostgresStorage(DagsterPostgresStorage):
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value) -> InventoryPostgresStorage:
-        storage = cls(postgres_url=inventory_database_url(), inst_data=inst_data)
-        storage.keep_connections_open()
-        return storage
-
-    def keep_connections_open(self) -> None:
-        """Hold one pooled connection per storage instead of opening one per statement.
-
-        dagster-postgres connects anew for every statement (``NullPool``) except in the
-        webserver; a sync run writes hundreds of events, and on one machine a profile showed a
-        third of a small run's time spent connecting (2,321 connections for one demo-size run).
-        We use Dagster's own switch, the one ``dagster-webserver`` throws, with no statement
-        timeout (0): a run's writes must not be cut off the way a UI query may be.
-        """
-        for storage in (self.run_storage, self.event_log_storage, self.schedule_storage):
-            storage.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=4)
+        return cls(postgres_url=inventory_database_url(), inst_data=inst_data)
