@@ -131,6 +131,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-dlt-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)  # mkdtemp's 0700 would keep Debian's server (the postgres user) out
     if args.postgres == "debian15":
         postgres = Debian15(workdir)
         server_url = postgres.url
