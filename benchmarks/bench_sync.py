@@ -344,15 +344,6 @@ def write_markdown(results: list[dict], command: str, path: Path) -> None:
             verdict = "" if op == "info" else ("pass" if passed(key, value) else "**FAIL**")
             lines.append(f"| {r['size']:,} | {label} {target} | {value:.2f} | {verdict} |")
     lines += ["", "Targets are stated for the 150,000-pod cluster; smaller sizes are shown for the trend.", ""]
-    projected = [r for r in results if r["lower_bound"].get("known_versions_list_seconds") is not None]
-    if projected:
-        lines += ["Projection (not a measurement of the job): the re-sync with its listing replaced by the "
-                  "known-versions listing measured above (`re-sync - list_seconds + known_versions_list_seconds`).",
-                  "", "| pods | projected re-sync s | projected re-sync / full sync |", "|---:|---:|---:|"]
-        for r in projected:
-            p = r["resync"]["seconds"] - r["resync"]["list_seconds"] + r["lower_bound"]["known_versions_list_seconds"]
-            lines.append(f"| {r['size']:,} | {p:.2f} | {p / r['full']['seconds']:.2f} |")
-        lines.append("")
     lines += ["## Counts per kind", ""]
     for r in results:
         lines.append(f"- {r['size']:,} pods: full {json.dumps(r['full']['counts'])}; "
