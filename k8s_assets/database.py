@@ -7,7 +7,6 @@ it; it listens on a Unix socket only.
 
 from __future__ import annotations
 
-import atexit
 import functools
 import importlib.resources
 import logging
@@ -82,19 +81,16 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
     return psycopg.connect(url, **kwargs)
 
 
-@functools.cache
-def _pool(url: str, pid: int) -> ConnectionPool:
-    # One small pool per process: a sync runs dozens of steps, each of which would otherwise
-    # open its own connection. check_connection replaces connections the server dropped.
-    pool = ConnectionPool(url, min_size=1, max_size=4, open=True, check=ConnectionPool.check_connection,
-                          name=f"k8s-assets-{pid}")
-    atexit.register(pool.close)
-    return pool
+def open_pool(url: str) -> ConnectionPool:
+    """A small pool of connections to ``url``; whoever opens it closes it.
 
-
-def pooled_connection(url: str):
-    """A connection from this process's pool: commits on a clean exit, rolls back on error."""
-    return _pool(url, os.getpid()).connection()
+    A run opens one for its steps (``PostgresResource.setup_for_execution``) and closes it when
+    it ends, so a process that runs many syncs, or a test session that makes a database per
+    test, holds no connection once a run is over. check_connection replaces connections the
+    server dropped (a restarted PostgreSQL).
+    """
+    return ConnectionPool(url, min_size=1, max_size=4, open=True, check=ConnectionPool.check_connection,
+                          name=f"k8s-assets-{os.getpid()}")
 
 
 def migration_files() -> list[tuple[int, Traversable]]:

@@ -14,6 +14,8 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 from kubernetes import client as k8s_client
+from psycopg_pool import ConnectionPool
+from pydantic import PrivateAttr
 
 from k8s_assets import database
 from k8s_assets.config import ConfigError, KubeContext, contexts_in
@@ -66,6 +68,24 @@ class PostgresResource(dg.ConfigurableResource):
         database.ensure_migrated(url)
         return url
 
+    # The run's connection pool: opened when a run starts using this resource and closed when
+    # it ends (Dagster's resource lifecycle), never left open in the process after the run.
+    _pool: ConnectionPool | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._pool = database.open_pool(self.resolved_url())
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
     def connect(self) -> AbstractContextManager[psycopg.Connection]:
-        """``with postgres.connect() as conn``: a pooled connection, committed on a clean exit."""
-        return database.pooled_connection(self.resolved_url())
+        """``with postgres.connect() as conn``: committed on a clean exit, rolled back on error.
+
+        Inside a run the connection comes from the run's pool; outside one (a script or a test
+        calling the store directly) it is a connection of its own, closed on exit.
+        """
+        if self._pool is None:
+            return database.connect(self.resolved_url())
+        return self._pool.connection()

