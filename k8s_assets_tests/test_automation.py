@@ -206,12 +206,14 @@ def test_repository_dagster_yaml_limits_the_sync_pool_to_4(tmp_path, database_ur
 @pytest.mark.parametrize("limit", [1, 4])
 def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_simulator, tmp_path, database_url,
                                                                    monkeypatch):
+    """Each cluster's pod list is held open by the simulator until the test lets it go, so
+    "at the same time" is a fact the test observes (both requests in flight), not a guess
+    about how long a slow answer takes on this machine."""
     from k8s_assets.automation import ensure_pool
     from k8s_assets.simulator import Fault
 
     sim = fresh_simulator(clusters=("one", "two"))
-    for name in ("one", "two"):
-        sim[name].inject(Fault("slow", resource="pods", delay=3.0))
+    held = {name: sim[name].inject(Fault("held", resource="pods")) for name in ("one", "two")}
     kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
     home = instance_home(tmp_path, limit)
     monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", database_url)
@@ -220,23 +222,41 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
         assert instance.event_log_storage.get_concurrency_info(SYNC_POOL).slot_count == limit
 
         env = {**os.environ, "PYTHONPATH": str(REPO), "DAGSTER_HOME": str(home)}
-        logs = [tmp_path / f"run-{name}.log" for name in ("one", "two")]
-        runs = [start_logged(sync_command(kubeconfig, database_url, home, name), log, env)
-                for name, log in zip(("one", "two"), logs)]
+        logs = {name: tmp_path / f"run-{name}.log" for name in ("one", "two")}
+        runs = {name: start_logged(sync_command(kubeconfig, database_url, home, name), logs[name], env)
+                for name in ("one", "two")}
         try:
-            deadline = time.monotonic() + 240
-            for p in runs:
-                p.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pytest.fail("the two runs did not finish; what was waiting on what:\n"
-                        + waiting_state(database_url, logs))
+            if limit == 1:
+                # Whichever run gets the slot lists pods and is held there; the other waits
+                # for the slot, says so, and has not asked for a pod.
+                first = wait_for(lambda: next((n for n, f in held.items() if f.fired), None),
+                                 "neither run reached its pod listing", logs)
+                second = "two" if first == "one" else "one"
+                wait_for(lambda: "Step blocked by limit for pool k8s_cluster_sync" in logs[second].read_text(),
+                         f"run {second} did not wait for the pool's slot", logs)
+                assert held[second].fired == 0, "both runs listed pods with one slot"
+                held[first].release()
+                held[second].wait_until_fired(1)
+                held[second].release()
+            else:
+                # The control: with 4 slots both runs are inside their sync step at once.
+                for fault in held.values():
+                    fault.wait_until_fired(1)
+                for fault in held.values():
+                    fault.release()
+            for p in runs.values():
+                p.wait(timeout=300)
+        except (subprocess.TimeoutExpired, TimeoutError) as e:
+            pytest.fail(f"{e}; what was waiting on what:\n" + waiting_state(database_url, list(logs.values())))
         finally:
-            for p in runs:
+            for fault in held.values():
+                fault.release()
+            for p in runs.values():
                 if p.poll() is None:
                     p.kill()
                     p.wait()
-        outputs = [log.read_text() for log in logs]
-        assert [p.returncode for p in runs] == [0, 0], outputs
+        outputs = [log.read_text() for log in logs.values()]
+        assert [p.returncode for p in runs.values()] == [0, 0], outputs
         run_ids = [next(line.split()[1] for line in out.splitlines() if line.startswith("RUN_ID")) for out in outputs]
         one, two = (step_windows(instance, run_id) for run_id in run_ids)
 
@@ -249,10 +269,18 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
     if limit == 1:
         # One slot: no step of one cluster's run overlaps any step of the other's.
         assert not overlapping, (one, two)
-        assert any("Step blocked by limit for pool k8s_cluster_sync" in out for out in outputs)
     else:
-        # The control: with 4 slots the two slow listings do run at the same time.
         assert (SYNC_STEP, SYNC_STEP) in overlapping, (one, two)
+
+
+def wait_for(condition, failure: str, logs, timeout: float = 300.0):
+    """Poll ``condition`` until it is truthy; the timeout is only a bound for a run that hangs."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(failure)
+        time.sleep(0.2)
+    return value
 
 
 def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, database_url, monkeypatch):
@@ -261,7 +289,7 @@ def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, databa
     from k8s_assets.simulator import Fault
 
     sim = fresh_simulator(clusters=("one",))
-    sim["one"].inject(Fault("slow", resource="pods", delay=600))
+    held = sim["one"].inject(Fault("held", resource="pods"))  # until the run is killed
     kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
     # The repository's settings, with limits and a poll interval a test can wait for.
     home = instance_home(tmp_path, 1, run_monitoring={"max_runtime_seconds": 5, "free_slots_after_run_end_seconds": 1,
@@ -314,6 +342,7 @@ def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, databa
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
 
     # The one slot is free again: the next sync of the cluster runs.
+    held.release()
     sim["one"].clear_faults()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         defs = definitions(kubeconfig, database_url, resources_env={"K8S_ASSETS_RESOURCES": "pods"})

@@ -19,6 +19,7 @@ FAULT_KINDS = frozenset(
         "internal_error",  # 500 Status InternalError
         "expired",  # 410 Status Expired with an inconsistent continue token in metadata.continue
         "slow",  # answers normally after `delay` seconds
+        "held",  # answers normally once the test calls release(): a request in flight for as long as a test needs
         "cut",  # headers and half the body, then the connection is closed
         "unresponsive",  # reads the request, never answers until the client gives up
     }
@@ -42,6 +43,10 @@ class Fault:
     retry_after: int = 1
     delay: float = 0.0
     fired: int = field(default=0, init=False)
+    # "held": set by release(); each request it fired on waits for it (tests drive time this way
+    # instead of guessing how long a slow answer must take to overlap with something else).
+    released: threading.Event = field(default_factory=threading.Event, init=False)
+    _arrivals: threading.Condition = field(default_factory=threading.Condition, init=False)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -50,6 +55,22 @@ class Fault:
             raise ValueError("page is 1-based")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1 (None means forever)")
+
+    def release(self) -> None:
+        """Let every request this fault holds (and will hold) be answered."""
+        self.released.set()
+
+    def wait_until_fired(self, count: int, timeout: float = 300.0) -> None:
+        """Block until the fault has fired ``count`` times (requests arrived), or fail after ``timeout``."""
+        with self._arrivals:
+            if not self._arrivals.wait_for(lambda: self.fired >= count, timeout):
+                raise TimeoutError(f"{self.kind} fault on {self.resource}: {self.fired} of {count} requests "
+                                   f"arrived within {timeout}s")
+
+    def _count_arrival(self) -> None:
+        with self._arrivals:
+            self.fired += 1
+            self._arrivals.notify_all()
 
     def matches(self, resource: str | None, page: int | None) -> bool:
         """Whether this fault applies to a request for ``resource`` (page ``None``: not a list)."""
@@ -74,7 +95,10 @@ class FaultSet:
         return fault
 
     def clear(self) -> None:
+        """Remove every fault; held requests are let go (a stopping server must not wait on them)."""
         with self._lock:
+            for fault in self._faults:
+                fault.release()
             self._faults.clear()
 
     def take(self, resource: str | None, page: int | None) -> Fault | None:
@@ -82,7 +106,7 @@ class FaultSet:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(resource, page):
-                    fault.fired += 1
+                    fault._count_arrival()
                     if fault.times is not None and fault.fired >= fault.times:
                         self._faults.remove(fault)
                     return fault

@@ -225,6 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
         response, fault = cluster.answer(self.command, url.path, query, self.headers)
         if fault is not None and fault.kind == "slow":
             time.sleep(fault.delay)
+        if fault is not None and fault.kind == "held":
+            fault.released.wait(UNRESPONSIVE_LIMIT_SECONDS)
         if fault is not None and fault.kind == "unresponsive":
             cluster.record(ServedRequest(self.command, url.path, query, None))
             self._wait_for_client_to_leave()
@@ -423,6 +425,7 @@ class SimulatedCluster:
         http_server, self._http_server = self._http_server, None
         if http_server is None:
             return
+        self.clear_faults()  # lets held requests go
         http_server.shutdown()
         http_server.server_close()
         http_server.drop_connections()
