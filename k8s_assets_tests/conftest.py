@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["k8s_assets_tests.fixtures_postgres", "k8s_assets_tests.fixtures_simulator",
-                  "k8s_assets_tests.fixtures_kube"]
+                  "k8s_assets_tests.fixtures_kube", "k8s_assets_tests.fixtures_install"]
 
 
 def pytest_configure(config):

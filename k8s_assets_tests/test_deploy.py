@@ -17,7 +17,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -28,8 +27,8 @@ import yaml
 
 from k8s_assets.automation import CONTEXT_TAG, K8S_CONFIG_TAG, SCHEDULE_NAME, label_value, run_tags
 from k8s_assets_tests.fixtures_kube import ADMIN, CURRENT, free_port
-from k8s_assets_tests.fixtures_postgres import fresh_database, skip_or_fail
-from k8s_assets_tests.test_packaging import clean_env, installed, run, source_tree, wheel  # noqa: F401 - fixtures
+from k8s_assets_tests.fixtures_postgres import fresh_database
+from k8s_assets_tests.fixtures_install import clean_env, run
 
 dagster_k8s = pytest.importorskip("dagster_k8s", reason="pip install '.[k8s]'")
 
@@ -44,34 +43,14 @@ CHART_DAGSTER_HOME = "/opt/dagster/dagster_home"  # the chart's default global.d
 SYNC_JOB = "k8s_sync"
 
 
-# -- the image: deploy/Dockerfile's install, in a fresh venv ---------------------------------
-
-def dockerfile_install_spec() -> str:
-    """What deploy/Dockerfile's `pip install` installs: the wheel with these extras."""
-    match = re.search(r'pip install --no-cache-dir "\$\(echo /tmp/wheels/k8s_assets-\*\.whl\)(\[[a-z0-9,]+\])"',
-                      (DEPLOY / "Dockerfile").read_text())
-    assert match, "deploy/Dockerfile no longer installs the wheel the way this test repeats it"
-    return match.group(1)
-
-
-@pytest.fixture(scope="session")
-def image_venv(wheel, tmp_path_factory) -> Path:  # noqa: F811 - the fixture imported above
-    """A venv holding what deploy/Dockerfile puts in the image: the wheel and its extras, with
-    nothing of the repository or of this machine's site-packages."""
-    venv = tmp_path_factory.mktemp("image") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-    installed(run([venv / "bin" / "python", "-m", "pip", "install", "--no-compile", f"{wheel}{dockerfile_install_spec()}"],
-                  env=clean_env(os.environ["PATH"]), timeout=900), "installing the image's packages")
-    installed(run([venv / "bin" / "python", "-m", "pip", "check"], env=clean_env(os.environ["PATH"])), "pip check")
-    return venv
-
+# -- the image: deploy/Dockerfile's install, in a fresh venv (fixtures_install.venv) ---------------
 
 def image_env(venv: Path, **extra) -> dict:
     """The image's environment: its venv first on PATH, nothing of the repository."""
     return clean_env(f"{venv / 'bin'}:/usr/bin:/bin", VIRTUAL_ENV=str(venv), **extra)
 
 
-def test_dockerfile_installs_the_pinned_wheel_and_serves_the_code_location(image_venv, tmp_path):
+def test_dockerfile_installs_the_pinned_wheel_and_serves_the_code_location(venv, tmp_path):
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     # Multi-stage: the wheel is built in one stage, only the wheel is installed in the other.
     assert len(re.findall(r"^FROM ", dockerfile, re.M)) == 2 and "COPY --from=wheel /dist/" in dockerfile
@@ -80,10 +59,10 @@ def test_dockerfile_installs_the_pinned_wheel_and_serves_the_code_location(image
     assert user.split(":")[0].isdigit() and int(user.split(":")[0]) != 0
     assert not re.search(r"^ENTRYPOINT", dockerfile, re.M), "the chart's args must be the whole command"
 
-    python = image_venv / "bin" / "python"
+    python = venv / "bin" / "python"
     versions = run([python, "-c", "import importlib.metadata as m, json; print(json.dumps({d: m.version(d) for d in "
                     "('dagster', 'dagster-k8s', 'dagster-postgres', 'dagster-webserver', 'kubernetes', 'sqlalchemy')}))"],
-                   env=image_env(image_venv), cwd=tmp_path)
+                   env=image_env(venv), cwd=tmp_path)
     assert versions.returncode == 0, versions.stderr
     found = json.loads(versions.stdout)
     assert found["dagster"] == "1.13.27" and found["dagster-webserver"] == "1.13.27"
@@ -98,11 +77,11 @@ def test_dockerfile_installs_the_pinned_wheel_and_serves_the_code_location(image
                                           "clusters": [{"name": "a", "cluster": {"server": "https://127.0.0.1:1"}}],
                                           "users": [{"name": "a", "user": {"token": "unused"}}],
                                           "contexts": [{"name": "a", "context": {"cluster": "a", "user": "a"}}]}))
-    loaded = run([image_venv / "bin" / "dagster", "definitions", "validate", "-m", "k8s_assets.definitions"],
-                 env=image_env(image_venv, KUBECONFIG=kubeconfig, DAGSTER_HOME=tmp_path), cwd=tmp_path, timeout=300)
+    loaded = run([venv / "bin" / "dagster", "definitions", "validate", "-m", "k8s_assets.definitions"],
+                 env=image_env(venv, KUBECONFIG=kubeconfig, DAGSTER_HOME=tmp_path), cwd=tmp_path, timeout=300)
     assert loaded.returncode == 0, loaded.stdout[-2000:] + loaded.stderr[-3000:]
-    where = run([python, "-c", "import k8s_assets; print(k8s_assets.__file__)"], env=image_env(image_venv), cwd=tmp_path)
-    assert where.stdout.strip().startswith(str(image_venv)), where.stdout
+    where = run([python, "-c", "import k8s_assets; print(k8s_assets.__file__)"], env=image_env(venv), cwd=tmp_path)
+    assert where.stdout.strip().startswith(str(venv)), where.stdout
 
 
 # -- the chart's values ------------------------------------------------------------------------
@@ -255,7 +234,7 @@ def trimmed(job: dict) -> dict:
 
 
 @pytest.mark.parametrize("real_kube", [CURRENT], indirect=True)
-def test_k8s_run_launcher_creates_the_sync_job(real_kube, image_venv, embedded_server_url, tmp_path, monkeypatch):
+def test_k8s_run_launcher_creates_the_sync_job(real_kube, venv, embedded_server_url, tmp_path, monkeypatch):
     from kubernetes import client as k8s_client
     from kubernetes.client.rest import ApiException
 
@@ -289,9 +268,9 @@ def test_k8s_run_launcher_creates_the_sync_job(real_kube, image_venv, embedded_s
     }))
 
     deployment = code_deployment(values)
-    server = CodeServer(image_venv, [*deployment["codeServerArgs"], "--container-image", IMAGE,
+    server = CodeServer(venv, [*deployment["codeServerArgs"], "--container-image", IMAGE,
                                      "--container-context", json.dumps(chart_container_context(values))],
-                        image_env(image_venv, KUBECONFIG=kubeconfig), tmp_path / "code-server.log")
+                        image_env(venv, KUBECONFIG=kubeconfig), tmp_path / "code-server.log")
     try:
         server.wait_until_loaded()
         workspace = tmp_path / "workspace.yaml"
@@ -314,15 +293,15 @@ def test_k8s_run_launcher_creates_the_sync_job(real_kube, image_venv, embedded_s
 
         run_id = str(uuid.uuid4())
         # The daemon's image holds dagster-k8s too: here, the same venv.
-        env = image_env(image_venv, DAGSTER_HOME=home, DAGSTER_PG_PASSWORD=password_canary)
+        env = image_env(venv, DAGSTER_HOME=home, DAGSTER_PG_PASSWORD=password_canary)
         submitted = subprocess.run(
-            [image_venv / "bin" / "dagster", "job", "launch", "-w", str(workspace), "-j", SYNC_JOB,
+            [venv / "bin" / "dagster", "job", "launch", "-w", str(workspace), "-j", SYNC_JOB,
              "--run-id", run_id, "--tags", json.dumps(request.tags)],
             env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert submitted.returncode == 0, submitted.stdout[-3000:] + submitted.stderr[-5000:]
         # The run is queued, as under the chart's QueuedRunCoordinator; take it off the queue the
         # way the daemon does: the instance launches it through its run launcher.
-        dequeued = subprocess.run([image_venv / "bin" / "python", "-c", DEQUEUE, str(workspace), run_id],
+        dequeued = subprocess.run([venv / "bin" / "python", "-c", DEQUEUE, str(workspace), run_id],
                                   env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert dequeued.returncode == 0, dequeued.stdout[-3000:] + dequeued.stderr[-5000:]
     finally:
