@@ -397,7 +397,7 @@ def test_transient_api_failure_is_retried_with_the_retry_policy(fresh_simulator,
     sim["one"].inject(Fault("internal_error", resource="pods", times=5))
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url, retry_policy=ZERO_DELAY,
                        resources_env={"K8S_ASSETS_RESOURCES": "pods"})
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = sync(defs, instance, "one")
         messages = [record.user_message for record in instance.all_logs(result.run_id)]
     assert result.success
@@ -430,7 +430,7 @@ def test_dropped_database_connection_is_retried(fresh_simulator, tmp_path, datab
     defs = build_definitions(settings, retry_policy=ZERO_DELAY, resources={
         "kubernetes": KubernetesResource(kubeconfig=str(kubeconfig)),
         "postgres": postgres, "io_manager": PostgresMergeIOManager(postgres=postgres)})
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = sync(defs, instance, "one")
     assert DROPPED and result.success
     retried = events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
@@ -456,7 +456,7 @@ def test_permanent_failures_fail_fast_with_a_clear_message(breakage, fresh_simul
         config["users"][0]["user"]["token"] = "not-the-token"
         kubeconfig.write_text(yaml.safe_dump(config))
         expected = "401"
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = sync(defs, instance, "one")
     assert not result.success
     assert not events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)
@@ -479,7 +479,7 @@ def test_a_data_error_fails_fast_without_retries(fresh_simulator, tmp_path, data
         cluster.create("pods", pod)
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url, retry_policy=ZERO_DELAY,
                        resources_env={"K8S_ASSETS_RESOURCES": "pods"})
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = sync(defs, instance, "one")
     assert not result.success
     assert not events_of(result, dg.DagsterEventType.STEP_UP_FOR_RETRY)

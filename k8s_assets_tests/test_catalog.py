@@ -125,7 +125,7 @@ def pg_dump_text(url: str) -> str:
 def synced(fresh_simulator, tmp_path, database_url):
     sim = fresh_simulator(clusters=("one",))
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = sync(defs, instance, "one")
         yield sim["one"], result, cluster_uid_of(database_url, "one"), database_url
 
@@ -171,7 +171,7 @@ def test_configmap_values_when_turned_on(fresh_simulator, tmp_path, database_url
     sim = fresh_simulator(clusters=("one",))
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url,
                        resources_env={"K8S_ASSETS_RESOURCES": "configmaps", "K8S_ASSETS_CONFIGMAP_VALUES": "true"})
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         assert sync(defs, instance, "one").success
     cm = next(c for c in sim["one"].list("configmaps") if "LOG_FORMAT" in (c.get("data") or {}))
     assert query(database_url, "SELECT data FROM k8s_configmaps WHERE uid = %s", (cm["metadata"]["uid"],)) == \

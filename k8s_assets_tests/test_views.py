@@ -25,7 +25,7 @@ def test_forbidden_kind_is_recorded_keeps_rows_and_fails_the_check(fresh_simulat
     sim = fresh_simulator(clusters=("one",))
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url,
                        resources_env={"K8S_ASSETS_RESOURCES": "secrets,configmaps"})
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         assert sync(defs, instance, "one").success
         cluster_uid = cluster_uid_of(database_url, "one")
         before = stored_uids(database_url, "k8s_secrets", cluster_uid)
@@ -46,7 +46,7 @@ def test_forbidden_kind_is_recorded_keeps_rows_and_fails_the_check(fresh_simulat
 
 def test_images_and_views(simulator, simulator_kubeconfig, database_url):
     defs = definitions(simulator_kubeconfig, database_url)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         assert sync(defs, instance, "alpha").success
     cluster = simulator["alpha"]
     cluster_uid = cluster_uid_of(database_url, "alpha")
