@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -17,8 +18,15 @@ from collections.abc import Sequence
 from k8s_assets import database
 from k8s_assets.config import ConfigError, Settings, context_names, load_settings
 
-# Every event still goes to the instance (and the UI); the terminal only gets what went wrong.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Every event, stack traces included, goes to the instance (and the UI); the terminal gets one
+# line per context (sync_contexts), whose reason is taken from the run's failure events. Dagster's
+# console logger would print each failure's traceback two or three times, burying that reason.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+# The longest reason printed: a listing error can quote a whole response body.
+MAX_REASON = 600
+# A password in a URL (scheme://user:password@host) or a bearer token, should any error quote one.
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*):[^@\s]*@")
+_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
 
 
 def prepare_database(settings: Settings) -> str:
@@ -63,11 +71,51 @@ def sync_contexts(contexts: Sequence[str], settings: Settings | None = None, out
             started = time.monotonic()
             result = job.execute_in_process(partition_key=context_name, instance=instance, raise_on_error=False,
                                             run_config=QUIET_CONSOLE)
-            state = "ok" if result.success else "FAILED"
-            print(f"synced {context_name}: {state} in {time.monotonic() - started:.1f}s", file=out, flush=True)
+            line = f"synced {context_name}: {'ok' if result.success else 'FAILED'} in {time.monotonic() - started:.1f}s"
             if not result.success:
                 failed.append(context_name)
+                line += f": {failure_reason(result)}"
+            print(line, file=out, flush=True)
     return failed
+
+
+def one_line(text: str, limit: int = MAX_REASON) -> str:
+    """``text`` on one line, without credentials, at most ``limit`` characters."""
+    text = _BEARER.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
+    text = "; ".join(part.strip().rstrip(".;") for part in text.splitlines() if part.strip())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _error_text(error) -> str:
+    """The user's error inside Dagster's wrappers (``DagsterExecutionHandleOutputError`` and the
+    like only say which step or output raised it): ``ClassName: message``."""
+    while error.cause is not None and error.cls_name and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    message = (error.message or "").strip()
+    return message if not error.cls_name or message.startswith(error.cls_name) else f"{error.cls_name}: {message}"
+
+
+def failure_reason(result) -> str:
+    """Why a run failed, in one line, from its failure events: the description of each failed
+    step's ``Failure`` (the sync step's names every failed asset and why), else its error; a run
+    that failed before any step (a resource that could not start) gives the run failure's error."""
+    reasons = []
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        user = data.user_failure_data
+        if user is not None and user.description:
+            reasons.append(user.description)
+        elif data.error is not None:
+            reasons.append(_error_text(data.error))
+    if not reasons:
+        run_failure = result.get_run_failure_event()
+        data = run_failure.job_failure_data if run_failure is not None else None
+        if data is not None and data.error is not None:
+            reasons.append(_error_text(data.error))
+        elif run_failure is not None and run_failure.message:
+            reasons.append(run_failure.message)
+    unique = list(dict.fromkeys(reasons))
+    return one_line("; ".join(unique) if unique else "no failure event recorded (see the run in the UI)")
 
 
 def run_sync(patterns: Sequence[str] = ()) -> int:
