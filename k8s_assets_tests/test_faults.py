@@ -461,13 +461,15 @@ def test_apiserver_killed_between_pages(own_postgres, kube, kubeconfig, tmp_path
     finally:
         close_pool(url)
     assert advisory_locks(url) == [] and own_postgres.backends(url) == 0
+    token = ("the continue token was accepted by the new process" if configmaps["list_restarts"] == 0
+             else "the continue token had expired, the list restarted")
     fault_line("apiserver-killed-between-pages", (
         f"kube-apiserver SIGKILLed between pages 1 and 2 of configmaps (page size {PAGE_SIZE}); rows before: "
         f"{counts(before)}; left down: sync FAILED (page 2: connection refused), rows kept {counts(kept)} "
-        f"(configmaps, secrets as before, coverage 'failed'), reason {reason[:90]!r}…; restarted after page 2 failed: the kind's retry "
-        f"listed again, sync ok, {counts(after_retry)} = the API server; restarted before page 2: "
-        f"{'the continue token was accepted by the new process' if configmaps['list_restarts'] == 0 else 'the continue token had expired, the list restarted'}, "
-        f"sync ok, {configmaps['pages']} pages, {configmaps['list_restarts']} list restarts, "
+        f"(configmaps, secrets as before, coverage 'failed'), reason {reason[:90]!r}…; restarted after page 2 "
+        f"failed: the kind's retry listed again, sync ok, {counts(after_retry)} = the API server; restarted "
+        f"before page 2: {token}, sync ok, {configmaps['pages']} pages, {configmaps['list_restarts']} list "
+        f"restarts, "
         f"{counts(final)} = the API server"))
 
 
@@ -518,7 +520,9 @@ def test_sync_prints_one_line_per_context_and_a_silent_server_times_out(own_post
     assert broken.endswith("KUBECONFIG: context 'broken-cert': File does not exist: /nonexistent/ca.crt")
     assert " FAILED in " in broken
     assert healthy.startswith("synced healthy: ok in ")
-    assert " FAILED in " in silent and "timed out" in silent and "(Exceeded max_retries of 3)" in silent, silent
+    # Ended by K8S_ASSETS_REQUEST_TIMEOUT on every try, then by the RetryPolicy giving up.
+    assert " FAILED in " in silent and "timed out" in silent and "timeout=2.0" in silent, silent
+    assert silent.endswith("(Exceeded max_retries of 3)"), silent
     # The tracebacks went to the event log, not the terminal; no credential reached either.
     assert "Traceback" not in done.stderr + done.stdout and "Stack Trace" not in done.stderr
     assert token and token not in done.stdout + done.stderr
