@@ -100,12 +100,17 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     from k8s_assets.config import ConfigError
+    from k8s_assets.database import DatabaseUnreachable
 
+    # What the user has to fix gets one line and an exit code of its own, not a traceback.
     try:
         return int(args.run(args) or 0)
     except ConfigError as e:
         print(f"k8s-assets: configuration error: {e}", file=sys.stderr)
         return 2
+    except DatabaseUnreachable as e:
+        print(f"k8s-assets: {e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
+from psycopg import conninfo, sql
 from psycopg_pool import ConnectionPool
 
 
@@ -77,8 +77,46 @@ def database_url(settings) -> str:
     return settings.database_url or embedded_database_url(str(settings.home))
 
 
+# Seconds a new connection may take before it fails, unless the URL (``connect_timeout``) or
+# ``PGCONNECT_TIMEOUT`` says otherwise. psycopg's own default is 130 s, and a server that accepts
+# TCP but never answers (a dead VM behind a live load balancer, a firewall dropping packets) would
+# hold `k8s-assets sync` that long before saying anything.
+CONNECT_TIMEOUT = 10
+
+
+class DatabaseUnreachable(psycopg.OperationalError):
+    """No connection to the database: the message names its host and port, never the password.
+
+    A subclass of ``psycopg.OperationalError``, so it stays a transient error for the steps'
+    retries (failures.py) while the commands print it as one line.
+    """
+
+
+def connect_options(url: str) -> dict:
+    """``connect_timeout`` for psycopg, unless the URL or the environment sets one."""
+    if "connect_timeout" in conninfo.conninfo_to_dict(url) or os.environ.get("PGCONNECT_TIMEOUT"):
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT}
+
+
+def describe_server(url: str) -> str:
+    """Where ``url`` points, without credentials: ``host:port (database d, user u)``."""
+    params = conninfo.conninfo_to_dict(url)
+    host = params.get("host") or os.environ.get("PGHOST") or "localhost"
+    port = params.get("port") or os.environ.get("PGPORT") or "5432"
+    place = f"socket {host}/.s.PGSQL.{port}" if host.startswith("/") else f"{host}:{port}"
+    details = [f"{what} {params[key]}" for what, key in (("database", "dbname"), ("user", "user")) if params.get(key)]
+    return place + (f" ({', '.join(details)})" if details else "")
+
+
 def connect(url: str, **kwargs) -> psycopg.Connection:
-    return psycopg.connect(url, **kwargs)
+    try:
+        return psycopg.connect(url, **{**connect_options(url), **kwargs})
+    except psycopg.OperationalError as e:
+        # psycopg says "connection timeout expired" without saying where to; libpq's messages
+        # name the host but never the password, and neither does this one.
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DatabaseUnreachable(f"cannot connect to PostgreSQL at {describe_server(url)}: {reason}") from e
 
 
 def open_pool(url: str) -> ConnectionPool:
@@ -90,7 +128,7 @@ def open_pool(url: str) -> ConnectionPool:
     server dropped (a restarted PostgreSQL).
     """
     return ConnectionPool(url, min_size=1, max_size=4, open=True, check=ConnectionPool.check_connection,
-                          name=f"k8s-assets-{os.getpid()}")
+                          kwargs=connect_options(url), name=f"k8s-assets-{os.getpid()}")
 
 
 def migration_files() -> list[tuple[int, Traversable]]:

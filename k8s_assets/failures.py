@@ -49,5 +49,7 @@ def fail_fast_unless_transient(what: str) -> Iterator[None]:
     except Exception as error:
         if is_transient(error):
             raise
-        raise dg.Failure(description=f"{what}: {type(error).__name__}: {error}", allow_retries=False,
+        # A ConfigError's message already names its key; other errors need their class to be understood.
+        detail = str(error) if isinstance(error, ConfigError) else f"{type(error).__name__}: {error}"
+        raise dg.Failure(description=f"{what}: {detail}", allow_retries=False,
                          metadata={"error_class": type(error).__name__, "retried": False}) from error

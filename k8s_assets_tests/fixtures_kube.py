@@ -137,6 +137,27 @@ class RealKubeServer:
         self._processes.clear()
         subprocess.run(["rm", "-rf", str(self._etcd_data)], check=False)
 
+    def _apiserver(self) -> subprocess.Popen:
+        return next(p for p in self._processes if Path(p.args[0]).name == "kube-apiserver")
+
+    def kill_apiserver(self) -> None:
+        """SIGKILL kube-apiserver, as a crash or the OOM killer would; etcd and its data stay."""
+        process = self._apiserver()
+        process.kill()
+        process.wait()
+
+    def restart_apiserver(self) -> None:
+        """Start kube-apiserver again (killing it first if it runs) with the same flags, port and
+        etcd, and wait until it is ready."""
+        old = self._apiserver()
+        if old.poll() is None:
+            self.kill_apiserver()
+        self._processes.remove(old)
+        log = open(self.workdir / "kube-apiserver.log", "ab")  # noqa: SIM115 - owned by the process's lifetime
+        self._processes.append(subprocess.Popen(old.args, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, start_new_session=True))
+        self._wait_until_ready()
+
     def __enter__(self) -> RealKubeServer:
         self.start()
         return self
