@@ -18,7 +18,7 @@ FAULT_KINDS = frozenset(
         "throttle_status",  # 429 Status TooManyRequests with details.retryAfterSeconds
         "internal_error",  # 500 Status InternalError
         "expired",  # 410 Status Expired with an inconsistent continue token in metadata.continue
-        "slow",  # answers normally after `delay` seconds
+        "slow",  # answers normally after `delay` seconds, or when the test releases it
         "cut",  # headers and half the body, then the connection is closed
         "unresponsive",  # reads the request, never answers until the client gives up
     }
@@ -42,6 +42,9 @@ class Fault:
     retry_after: int = 1
     delay: float = 0.0
     fired: int = field(default=0, init=False)
+    held: int = field(default=0, init=False)
+    _holding: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
+    _released: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -50,6 +53,22 @@ class Fault:
             raise ValueError("page is 1-based")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1 (None means forever)")
+
+    def hold(self) -> None:
+        """Hold a response (the server's thread): ``delay`` seconds, or until ``release()``."""
+        with self._holding:
+            self.held += 1
+            self._holding.notify_all()
+        self._released.wait(self.delay)
+
+    def wait_held(self, count: int = 1, timeout: float = 60.0) -> bool:
+        """Until ``count`` responses are being held; the timeout only stops a broken test hanging."""
+        with self._holding:
+            return self._holding.wait_for(lambda: self.held >= count, timeout)
+
+    def release(self) -> None:
+        """Answer every held response now, and every later one at once."""
+        self._released.set()
 
     def matches(self, resource: str | None, page: int | None) -> bool:
         """Whether this fault applies to a request for ``resource`` (page ``None``: not a list)."""

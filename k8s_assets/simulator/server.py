@@ -223,13 +223,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command not in ("GET", "HEAD"):
             self.close_connection = True  # the unread request body would corrupt the next request
         response, fault = cluster.answer(self.command, url.path, query, self.headers)
-        if fault is not None and fault.kind == "slow":
-            time.sleep(fault.delay)
         if fault is not None and fault.kind == "unresponsive":
             cluster.record(ServedRequest(self.command, url.path, query, None))
             self._wait_for_client_to_leave()
             return
         cluster.record(ServedRequest(self.command, url.path, query, response.status))
+        if fault is not None and fault.kind == "slow":
+            fault.hold()  # after recording it: a test sees the request while its answer is held
         self._send(response, cut=fault is not None and fault.kind == "cut")
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # answered with 405 by SimulatedCluster.answer
