@@ -98,7 +98,7 @@ def list_pages(api: k8s_client.ApiClient, page_size: int, during=None) -> tuple[
     """Every page of the ConfigMaps with when it arrived; ``during(page)`` runs before the next
     page is asked for (no request of the listing is in flight meanwhile: no prefetch here)."""
     pages, count = [], 0
-    for page, number in iter_pages(api, CONFIGMAPS, page_size, 10.0):
+    for page, number in iter_pages(api, CONFIGMAPS, page_size, 60.0):  # the default: a busy machine is no error
         pages.append((time.time(), number, len(page.get("items") or ())))
         count += len(page.get("items") or ())
         if during is not None:
