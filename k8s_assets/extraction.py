@@ -80,12 +80,34 @@ class BodyCutError(ListingError):
     """The connection broke while the body was read; urllib3 does not retry this, we do."""
 
 
+def sleep_between_tries(seconds: float) -> None:
+    """Every wait between tries of a listing: urllib3's backoff and Retry-After (``BoundedRetry``)
+    and ours before reading a cut page again. One module-level function so that tests replace it
+    and count the waits instead of waiting them."""
+    time.sleep(seconds)
+
+
 class BoundedRetry(Retry):
-    """urllib3's Retry, with the server's Retry-After capped so one answer cannot stall a sync."""
+    """urllib3's Retry, with the server's Retry-After capped so one answer cannot stall a sync.
+
+    Its waits are urllib3's own (same decisions, same amounts), taken through ``sleep_between_tries``.
+    """
 
     def get_retry_after(self, response):  # noqa: D102 - urllib3 hook
         value = super().get_retry_after(response)
         return None if value is None else min(value, MAX_RETRY_AFTER_SECONDS)
+
+    def sleep_for_retry(self, response) -> bool:  # noqa: D102 - urllib3's, waiting through sleep_between_tries
+        retry_after = self.get_retry_after(response)
+        if retry_after:
+            sleep_between_tries(retry_after)
+            return True
+        return False
+
+    def _sleep_backoff(self) -> None:  # urllib3's (1.26 and 2.x), waiting through sleep_between_tries
+        backoff = self.get_backoff_time()
+        if backoff > 0:
+            sleep_between_tries(backoff)
 
 
 def request_retries() -> Retry:
@@ -260,7 +282,7 @@ def _get_page(api, kind: Kind, path: str, query, timeout: float, page_number: in
                 raise
             log.warning("%s page %d: response cut off, retrying (%d/%d)", kind.resource, page_number,
                         attempt, BODY_READ_RETRIES)
-            time.sleep(0.2 * attempt)
+            sleep_between_tries(0.2 * attempt)
             continue
         if 200 <= status < 300:
             return body

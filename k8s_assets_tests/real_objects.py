@@ -203,8 +203,12 @@ def create_pods(dynamic: DynamicClient, count: int, owner: dict | None = None, n
         list(pool.map(one, range(count)))
 
 
-def served_resource(dynamic: DynamicClient, api_version: str, kind: str, timeout: float = 30.0):
-    """A resource the server may only just serve (a CRD becomes Established asynchronously)."""
+def served_resource(dynamic: DynamicClient, api_version: str, kind: str, timeout: float = 180.0):
+    """A resource the server may only just serve (a CRD becomes Established asynchronously).
+
+    Waits on that condition, asking discovery again; the server gives no signal a client could
+    wait on instead. ``timeout`` is only what ends the wait for a server that never serves it:
+    far beyond the second or so it takes, so a loaded machine cannot make it the verdict."""
     deadline = time.monotonic() + timeout
     while True:
         try:

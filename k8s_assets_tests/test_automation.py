@@ -213,7 +213,7 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
     from k8s_assets.simulator import Fault
 
     sim = fresh_simulator(clusters=("one", "two"))
-    held = {name: sim[name].inject(Fault("held", resource="pods")) for name in ("one", "two")}
+    held = {name: sim[name].inject(Fault("slow", resource="pods", delay=600)) for name in ("one", "two")}
     kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
     home = instance_home(tmp_path, limit)
     monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", database_url)
@@ -229,24 +229,24 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
             if limit == 1:
                 # Whichever run gets the slot lists pods and is held there; the other waits
                 # for the slot, says so, and has not asked for a pod.
-                first = wait_for(lambda: next((n for n, f in held.items() if f.fired), None),
+                first = wait_for(lambda: next((n for n, f in held.items() if f.held), None),
                                  "neither run reached its pod listing", logs)
                 second = "two" if first == "one" else "one"
                 wait_for(lambda: "Step blocked by limit for pool k8s_cluster_sync" in logs[second].read_text(),
                          f"run {second} did not wait for the pool's slot", logs)
-                assert held[second].fired == 0, "both runs listed pods with one slot"
+                assert held[second].held == 0, "both runs listed pods with one slot"
                 held[first].release()
-                held[second].wait_until_fired(1)
+                assert held[second].wait_held(1, timeout=300), f"run {second} never listed pods"
                 held[second].release()
             else:
                 # The control: with 4 slots both runs are inside their sync step at once.
-                for fault in held.values():
-                    fault.wait_until_fired(1)
+                for name, fault in held.items():
+                    assert fault.wait_held(1, timeout=300), f"run {name} never listed pods"
                 for fault in held.values():
                     fault.release()
             for p in runs.values():
                 p.wait(timeout=300)
-        except (subprocess.TimeoutExpired, TimeoutError) as e:
+        except (subprocess.TimeoutExpired, TimeoutError, AssertionError) as e:
             pytest.fail(f"{e}; what was waiting on what:\n" + waiting_state(database_url, list(logs.values())))
         finally:
             for fault in held.values():
@@ -289,7 +289,7 @@ def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, databa
     from k8s_assets.simulator import Fault
 
     sim = fresh_simulator(clusters=("one",))
-    held = sim["one"].inject(Fault("held", resource="pods"))  # until the run is killed
+    held = sim["one"].inject(Fault("slow", resource="pods", delay=600))  # until the run is killed
     kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
     # The repository's settings, with limits and a poll interval a test can wait for.
     home = instance_home(tmp_path, 1, run_monitoring={"max_runtime_seconds": 5, "free_slots_after_run_end_seconds": 1,

@@ -5,11 +5,12 @@ the others stored. A tiny simulated cluster, a real PostgreSQL, Dagster's own ex
 import dagster as dg
 import pytest
 
+from k8s_assets import cluster_sync, extraction
 from k8s_assets.catalog import KINDS
 from k8s_assets.cluster_sync import SYNC_STEP
 from k8s_assets.definitions import SYNC_JOB
 from k8s_assets.simulator import Fault, Simulator
-from k8s_assets_tests.pipeline import cluster_uid_of, definitions, query, stored_uids
+from k8s_assets_tests.pipeline import cluster_uid_of, definitions, query, stored_uids, sync
 
 CONTEXT = "one"
 CRDS_RESOURCE = "customresourcedefinitions.apiextensions.k8s.io"
@@ -134,3 +135,28 @@ def test_a_failing_kind_leaves_every_other_kind_materialized(env):
     assert stored_uids(url, "k8s_crds", cluster_uid) == before
     assert query(url, "SELECT status FROM k8s_sync_coverage WHERE cluster_uid = %s AND kind = 'k8s_crds'",
                  (cluster_uid,)) == [("failed",)]
+
+
+def test_a_transient_failure_is_tried_again_after_the_policy_delays(env, tmp_path, monkeypatch):
+    """A kind whose listing fails transiently is tried again within the step, after the retry
+    policy's delay; the waits are counted, not waited, so the test takes no longer than a sync."""
+    sim, url = env["sim"], env["url"]
+    waits: dict[str, list[float]] = {"kind": [], "request": []}
+    monkeypatch.setattr(cluster_sync, "sleep_before_retry", waits["kind"].append)
+    monkeypatch.setattr(extraction, "sleep_between_tries", waits["request"].append)
+    policy = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL)
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), url, retry_policy=policy,
+                       resources_env={"K8S_ASSETS_RESOURCES": "pods"})
+    # Ten 500s: each try's first request and urllib3's four retries, twice; the third try succeeds.
+    sim[CONTEXT].inject(Fault("internal_error", resource="pods", times=10))
+    try:
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = sync(defs, instance, CONTEXT)
+    finally:
+        sim[CONTEXT].clear_faults()
+    assert result.success
+    # Dagster's exponential backoff, delay * (2^n - 1): as a step retry would wait.
+    assert waits["kind"] == [policy.calculate_delay(1), policy.calculate_delay(2)] == [10, 30]
+    assert waits["request"] == [0.5, 1.0, 2.0] * 2, "urllib3's backoff within each try (none before its first retry)"
+    cluster_uid = cluster_uid_of(url, CONTEXT)
+    assert len(stored_uids(url, "k8s_pods", cluster_uid)) == len(sim[CONTEXT].list("pods"))

@@ -61,7 +61,7 @@ def test_a_cluster_with_2000_crds(fresh_simulator, tmp_path, database_url, insta
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url, resources_env=CRDS_ONLY)
     started = time.monotonic()
     result = sync(defs, instance, "many")
-    seconds = time.monotonic() - started
+    seconds = time.monotonic() - started  # printed for the reader; no assertion depends on it
     assert result.success
     metadata = materialization_metadata(result, "k8s_custom_resources")
     crds = sim["many"].list("customresourcedefinitions.apiextensions.k8s.io")
@@ -72,10 +72,12 @@ def test_a_cluster_with_2000_crds(fresh_simulator, tmp_path, database_url, insta
     assert query(database_url, "SELECT count(*) FROM k8s_cr_gen19_example_com_thing1999s") == [(2,)]
     print(f"\n2,004 CRDs, {expected} custom resources: sync {seconds:.1f}s, "
           f"custom resources listed in {metadata['list_seconds']}s, merged in {metadata['merge_seconds']}s")
-    # A re-sync with nothing changed rebuilds no view.
+    # A re-sync with nothing changed rebuilds no view: every view is the same relation (a rebuild
+    # drops and creates it, a new oid) with the same updated_at as before, whenever the sync ran.
+    views = "SELECT view_name, view_name::regclass::oid, updated_at FROM k8s_cr_views ORDER BY 1"
+    before = query(database_url, views)
     assert sync(defs, instance, "many").success
-    assert query(database_url, "SELECT count(*) FROM k8s_cr_views WHERE updated_at > now() - interval '1 second'") \
-        in ([(0,)],)
+    assert query(database_url, views) == before
 
 
 def test_forbidden_custom_resource_keeps_rows_and_fails_the_check(fresh_simulator, tmp_path, database_url, instance):

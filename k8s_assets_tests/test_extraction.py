@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
+from k8s_assets import extraction
 from k8s_assets.catalog import KINDS_BY_TABLE
 from k8s_assets.extraction import (
     LIST_RESTARTS,
+    MAX_RETRY_AFTER_SECONDS,
     ListingError,
     ListingForbidden,
     api_client,
@@ -27,6 +28,15 @@ def cluster(fresh_simulator, tmp_path):
     sim = fresh_simulator(clusters=("one",), size="small")
     api = api_client((sim.write_kubeconfig(tmp_path / "kubeconfig"),), "one")
     return sim["one"], api
+
+
+@pytest.fixture
+def waits(monkeypatch) -> list[float]:
+    """The waits between tries (urllib3's backoff and Retry-After, ours for a cut page), counted
+    instead of slept: the tests say how long the client would wait, and wait for nothing."""
+    waited: list[float] = []
+    monkeypatch.setattr(extraction, "sleep_between_tries", waited.append)
+    return waited
 
 
 def fetchers() -> list[threading.Thread]:
@@ -49,37 +59,62 @@ def test_prefetch_gives_the_same_rows_as_one_page_after_another(cluster):
 def test_the_next_page_is_requested_while_the_current_one_is_worked_on(cluster):
     sim_cluster, api = cluster
     sim_cluster.clear_requests()
-    pages = iter_decoded_pages(api, PODS, 7, 10.0)
-    first, number = next(pages)
-    assert number == 1 and first.continue_token
-    deadline = time.monotonic() + 10
-    while len(pod_list_requests(sim_cluster)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    # Page 2 was asked for before the caller asked for it, and no further.
-    assert [q.get("continue") for q in pod_list_requests(sim_cluster)] == [None, first.continue_token]
-    pages.close()
+    # The server holds page 2 until released: its hold is the signal that the prefetch thread
+    # asked for it, and while it is held page 3 cannot be asked for (its continue token is in
+    # page 2). The delay only bounds a broken test; no verdict waits on it.
+    page_two = sim_cluster.inject(Fault("slow", resource="pods", page=2, delay=120.0))
+    pages = iter_decoded_pages(api, PODS, 7, 30.0)
+    try:
+        first, number = next(pages)
+        assert number == 1 and first.continue_token
+        assert page_two.wait_held(1), "page 2 was not asked for until the caller asked for it"
+        # Page 2 was asked for before the caller asked for it, and no further.
+        assert [q.get("continue") for q in pod_list_requests(sim_cluster)] == [None, first.continue_token]
+    finally:
+        page_two.release()
+        pages.close()
     assert not fetchers(), "closing the listing ends its thread"
 
 
-@pytest.mark.parametrize("fault, error", [
-    (Fault("forbidden", resource="pods", page=3), ListingForbidden),
-    (Fault("internal_error", resource="pods", page=3), ListingError),
-    (Fault("cut", resource="pods", page=3), ListingError),
+@pytest.mark.parametrize("fault, error, waited", [
+    (Fault("forbidden", resource="pods", page=3), ListingForbidden, []),  # not retried
+    # urllib3's four status retries: exponential backoff (factor 0.25; no wait before the first)
+    (Fault("internal_error", resource="pods", page=3), ListingError, [0.5, 1.0, 2.0]),
+    (Fault("cut", resource="pods", page=3), ListingError, [0.2, 0.4]),  # read again twice, after a pause
 ])
-def test_a_failed_page_fails_the_listing_and_leaves_no_thread(cluster, fault, error):
+def test_a_failed_page_fails_the_listing_and_leaves_no_thread(cluster, waits, fault, error, waited):
     sim_cluster, api = cluster
     sim_cluster.inject(fault)
     with pytest.raises(error):
-        list_kind(api, PODS, CLUSTER_UID, "one", page_size=7, timeout=2.0)
+        # The default request timeout: a short one could expire on a busy machine and add
+        # urllib3's read retries (and their waits) to what the fault itself causes.
+        list_kind(api, PODS, CLUSTER_UID, "one", page_size=7)
+    assert waits == waited
     assert not fetchers()
 
 
-def test_an_expired_token_restarts_the_whole_list_and_a_cut_page_is_read_again(cluster):
+@pytest.mark.parametrize("fault, waited", [
+    (Fault("throttle_text", resource="pods", page=2, times=2, retry_after=3), [3, 3]),
+    (Fault("throttle_status", resource="pods", page=2, times=1, retry_after=7), [7]),
+    # A server asking for more than MAX_RETRY_AFTER_SECONDS gets that much, not what it asked.
+    (Fault("throttle_text", resource="pods", page=2, times=1, retry_after=3600), [MAX_RETRY_AFTER_SECONDS]),
+])
+def test_a_throttled_page_is_asked_again_after_the_retry_after_it_gave(cluster, waits, fault, waited):
+    sim_cluster, api = cluster
+    sim_cluster.inject(fault)
+    listing = list_kind(api, PODS, CLUSTER_UID, "one", page_size=7)
+    assert listing.count == len(sim_cluster.list("pods"))
+    assert waits == waited
+    assert [r.status for r in sim_cluster.requests if r.path == "/api/v1/pods"].count(429) == len(waited)
+
+
+def test_an_expired_token_restarts_the_whole_list_and_a_cut_page_is_read_again(cluster, waits):
     sim_cluster, api = cluster
     sim_cluster.inject(Fault("expired", resource="pods", page=3, times=1))
     sim_cluster.inject(Fault("cut", resource="pods", page=2, times=1))
     listing = list_kind(api, PODS, CLUSTER_UID, "one", page_size=7)
     assert listing.restarts == 1 and listing.count == len(sim_cluster.list("pods"))
+    assert waits == [0.2], "the cut page was read again after one pause; a restart does not wait"
     assert len(set(listing.columns["uid"])) == listing.count, "nothing listed twice"
 
 

@@ -1,6 +1,7 @@
 """The merge, against a real PostgreSQL: inserts, updates, stale deletes, rollbacks, coverage."""
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -138,12 +139,27 @@ def test_concurrent_merges_of_one_table_and_cluster_wait_for_each_other(io_manag
         holder.execute("SELECT pg_advisory_xact_lock(hashtext('k8s_pods'), hashtext(%s::text))", (cluster_uid,))
         merging = threading.Thread(target=io_manager.merge, args=(PODS, frame, complete(frame)))
         merging.start()
-        merging.join(timeout=1.5)
-        assert merging.is_alive(), "the merge did not wait for the lock"
+        # Wait until the merge's session is seen waiting for that advisory lock (whenever that
+        # is on a busy machine): then it provably waits, rather than having not yet started.
+        assert waiting_for_an_advisory_lock(database_url, merging), "the merge did not wait for the lock"
+        assert merging.is_alive()
         assert rows(database_url) == {}
         holder.commit()  # releases the lock
         merging.join(timeout=30)
     assert not merging.is_alive() and sorted(rows(database_url)) == ["a"]
+
+
+def waiting_for_an_advisory_lock(database_url: str, thread: threading.Thread, timeout: float = 120.0) -> bool:
+    """Whether a session comes to wait for an advisory lock while ``thread`` runs; ``timeout`` only
+    stops a broken test hanging and is never the verdict."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while thread.is_alive() and time.monotonic() < deadline:
+            if conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+                            "(SELECT oid FROM pg_database WHERE datname = current_database())").fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False
 
 
 def test_merge_is_scoped_to_its_cluster(io_manager, cluster_uid, database_url):

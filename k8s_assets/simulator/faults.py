@@ -18,8 +18,7 @@ FAULT_KINDS = frozenset(
         "throttle_status",  # 429 Status TooManyRequests with details.retryAfterSeconds
         "internal_error",  # 500 Status InternalError
         "expired",  # 410 Status Expired with an inconsistent continue token in metadata.continue
-        "slow",  # answers normally after `delay` seconds
-        "held",  # answers normally once the test calls release(): a request in flight for as long as a test needs
+        "slow",  # answers normally after `delay` seconds, or when the test releases it
         "cut",  # headers and half the body, then the connection is closed
         "unresponsive",  # reads the request, never answers until the client gives up
     }
@@ -43,10 +42,9 @@ class Fault:
     retry_after: int = 1
     delay: float = 0.0
     fired: int = field(default=0, init=False)
-    # "held": set by release(); each request it fired on waits for it (tests drive time this way
-    # instead of guessing how long a slow answer must take to overlap with something else).
-    released: threading.Event = field(default_factory=threading.Event, init=False)
-    _arrivals: threading.Condition = field(default_factory=threading.Condition, init=False)
+    held: int = field(default=0, init=False)
+    _holding: threading.Condition = field(default_factory=threading.Condition, init=False, repr=False)
+    _released: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -56,21 +54,21 @@ class Fault:
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1 (None means forever)")
 
+    def hold(self) -> None:
+        """Hold a response (the server's thread): ``delay`` seconds, or until ``release()``."""
+        with self._holding:
+            self.held += 1
+            self._holding.notify_all()
+        self._released.wait(self.delay)
+
+    def wait_held(self, count: int = 1, timeout: float = 60.0) -> bool:
+        """Until ``count`` responses are being held; the timeout only stops a broken test hanging."""
+        with self._holding:
+            return self._holding.wait_for(lambda: self.held >= count, timeout)
+
     def release(self) -> None:
-        """Let every request this fault holds (and will hold) be answered."""
-        self.released.set()
-
-    def wait_until_fired(self, count: int, timeout: float = 300.0) -> None:
-        """Block until the fault has fired ``count`` times (requests arrived), or fail after ``timeout``."""
-        with self._arrivals:
-            if not self._arrivals.wait_for(lambda: self.fired >= count, timeout):
-                raise TimeoutError(f"{self.kind} fault on {self.resource}: {self.fired} of {count} requests "
-                                   f"arrived within {timeout}s")
-
-    def _count_arrival(self) -> None:
-        with self._arrivals:
-            self.fired += 1
-            self._arrivals.notify_all()
+        """Answer every held response now, and every later one at once."""
+        self._released.set()
 
     def matches(self, resource: str | None, page: int | None) -> bool:
         """Whether this fault applies to a request for ``resource`` (page ``None``: not a list)."""
@@ -95,7 +93,7 @@ class FaultSet:
         return fault
 
     def clear(self) -> None:
-        """Remove every fault; held requests are let go (a stopping server must not wait on them)."""
+        """Remove every fault; held responses are answered (a stopping server must not wait on them)."""
         with self._lock:
             for fault in self._faults:
                 fault.release()
@@ -106,7 +104,7 @@ class FaultSet:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(resource, page):
-                    fault._count_arrival()
+                    fault.fired += 1
                     if fault.times is not None and fault.fired >= fault.times:
                         self._faults.remove(fault)
                     return fault

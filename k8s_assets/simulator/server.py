@@ -223,15 +223,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command not in ("GET", "HEAD"):
             self.close_connection = True  # the unread request body would corrupt the next request
         response, fault = cluster.answer(self.command, url.path, query, self.headers)
-        if fault is not None and fault.kind == "slow":
-            time.sleep(fault.delay)
-        if fault is not None and fault.kind == "held":
-            fault.released.wait(UNRESPONSIVE_LIMIT_SECONDS)
         if fault is not None and fault.kind == "unresponsive":
             cluster.record(ServedRequest(self.command, url.path, query, None))
             self._wait_for_client_to_leave()
             return
         cluster.record(ServedRequest(self.command, url.path, query, response.status))
+        if fault is not None and fault.kind == "slow":
+            fault.hold()  # after recording it: a test sees the request while its answer is held
         self._send(response, cut=fault is not None and fault.kind == "cut")
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # answered with 405 by SimulatedCluster.answer
@@ -425,7 +423,7 @@ class SimulatedCluster:
         http_server, self._http_server = self._http_server, None
         if http_server is None:
             return
-        self.clear_faults()  # lets held requests go
+        self.clear_faults()  # answers held responses
         http_server.shutdown()
         http_server.server_close()
         http_server.drop_connections()
