@@ -48,6 +48,8 @@ class Settings:
     configmap_values: bool = False  # K8S_ASSETS_CONFIGMAP_VALUES: store ConfigMap values, not only keys and sizes
     history_days: int | None = DEFAULT_HISTORY_DAYS  # K8S_ASSETS_HISTORY_DAYS; None keeps every version
     secrets: str = "keys"  # K8S_ASSETS_SECRETS: keys (values dropped on our side) or metadata (never sent)
+    retries: int = 3  # K8S_ASSETS_RETRIES: more tries after a network or server error (0: none)
+    retry_delay: float = 10.0  # K8S_ASSETS_RETRY_DELAY: seconds before the first of them, doubled for each next
 
     @property
     def kubeconfig_env(self) -> str:
@@ -74,6 +76,8 @@ KEYS = (
     "K8S_ASSETS_HOME",
     "K8S_ASSETS_PAGE_SIZE",
     "K8S_ASSETS_REQUEST_TIMEOUT",
+    "K8S_ASSETS_RETRIES",
+    "K8S_ASSETS_RETRY_DELAY",
     "K8S_ASSETS_SCHEDULE",
     "K8S_ASSETS_CONFIGMAP_VALUES",
     HISTORY_DAYS,
@@ -110,6 +114,16 @@ def _positive(key: str, value: str, kind: type) -> int | float:
         raise ConfigError(key, f"expected a positive number, got {value!r}") from None
     if number <= 0:
         raise ConfigError(key, f"expected a positive number, got {value!r}")
+    return number
+
+
+def _not_negative(key: str, value: str, kind: type) -> int | float:
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ConfigError(key, f"expected a number, 0 or more, got {value!r}") from None
+    if number < 0:
+        raise ConfigError(key, f"expected a number, 0 or more, got {value!r}")
     return number
 
 
@@ -192,6 +206,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         configmap_values=configmap_values,
         history_days=_history_days(file_values, environ),
         secrets=secrets,
+        retries=int(_not_negative("K8S_ASSETS_RETRIES", values.get("K8S_ASSETS_RETRIES", "3"), int)),
+        retry_delay=float(_not_negative("K8S_ASSETS_RETRY_DELAY", values.get("K8S_ASSETS_RETRY_DELAY", "10"), float)),
     )
 
 

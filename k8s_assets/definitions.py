@@ -28,7 +28,18 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 # Transient failures (API 5xx after the client's own retries, timeouts, a dropped database
 # connection) get a few more tries; permanent ones raise Failure(allow_retries=False). The sync
 # step applies the same policy to each kind's listing within the step (cluster_sync.py).
+# K8S_ASSETS_RETRIES and K8S_ASSETS_RETRY_DELAY set how many and how soon (defaults: 3, 10 s).
+def retry_policy_of(settings: Settings) -> dg.RetryPolicy | None:
+    if settings.retries == 0:
+        return None
+    return dg.RetryPolicy(max_retries=settings.retries, delay=settings.retry_delay, backoff=dg.Backoff.EXPONENTIAL,
+                          jitter=dg.Jitter.PLUS_MINUS)
+
+
+# What the default settings give.
 RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+# build_definitions' default: the policy the settings describe.
+FROM_SETTINGS = object()
 
 
 def build_resources(settings: Settings) -> dict:
@@ -46,9 +57,11 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
-def build_definitions(settings: Settings | None = None, retry_policy: dg.RetryPolicy | None = RETRY_POLICY,
+def build_definitions(settings: Settings | None = None, retry_policy: dg.RetryPolicy | None | object = FROM_SETTINGS,
                       resources: dict | None = None) -> dg.Definitions:
     settings = settings or load_settings()
+    if retry_policy is FROM_SETTINGS:
+        retry_policy = retry_policy_of(settings)
     partitions = dg.StaticPartitionsDefinition(context_names(settings))
     # One step per context: every asset and every check of a partition (cluster_sync.py).
     sync = build_sync_assets(settings.kinds, partitions, settings.schedule, retry_policy)

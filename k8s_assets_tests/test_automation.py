@@ -388,6 +388,25 @@ def test_retry_policy_backs_off_exponentially_with_jitter(tmp_path):
     assert [a.op.name for a in syncing] == [SYNC_STEP] and syncing[0].op.retry_policy == RETRY_POLICY
 
 
+def test_retry_policy_comes_from_the_settings(tmp_path):
+    from k8s_assets.config import ConfigError, load_settings
+    from k8s_assets.definitions import build_definitions
+
+    kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", ["dev"]))
+
+    def step_policy(**env: str):
+        defs = build_definitions(load_settings({"KUBECONFIG": kubeconfig, **env}))
+        (syncing,) = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.op.pool == SYNC_POOL]
+        return syncing.op.retry_policy
+
+    assert step_policy() == RETRY_POLICY
+    assert step_policy(K8S_ASSETS_RETRIES="1", K8S_ASSETS_RETRY_DELAY="0.5") == dg.RetryPolicy(
+        max_retries=1, delay=0.5, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+    assert step_policy(K8S_ASSETS_RETRIES="0") is None
+    with pytest.raises(ConfigError, match="K8S_ASSETS_RETRIES: expected a number, 0 or more, got '-1'"):
+        step_policy(K8S_ASSETS_RETRIES="-1")
+
+
 def test_transient_api_failure_is_retried_with_the_retry_policy(fresh_simulator, tmp_path, database_url):
     from k8s_assets.simulator import Fault
 
