@@ -107,23 +107,15 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").split(",") if p.strip())
 
 
-def _positive(key: str, value: str, kind: type) -> int | float:
+def _number(key: str, value: str, kind: type, zero_allowed: bool = False) -> int | float:
+    """A number of the key's kind: above 0, or 0 and above where 0 means something (none)."""
+    expected = "a number, 0 or more" if zero_allowed else "a positive number"
     try:
         number = kind(value)
     except ValueError:
-        raise ConfigError(key, f"expected a positive number, got {value!r}") from None
-    if number <= 0:
-        raise ConfigError(key, f"expected a positive number, got {value!r}")
-    return number
-
-
-def _not_negative(key: str, value: str, kind: type) -> int | float:
-    try:
-        number = kind(value)
-    except ValueError:
-        raise ConfigError(key, f"expected a number, 0 or more, got {value!r}") from None
-    if number < 0:
-        raise ConfigError(key, f"expected a number, 0 or more, got {value!r}")
+        raise ConfigError(key, f"expected {expected}, got {value!r}") from None
+    if number < 0 or (number == 0 and not zero_allowed):
+        raise ConfigError(key, f"expected {expected}, got {value!r}")
     return number
 
 
@@ -198,16 +190,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         context_patterns=_split(values.get("K8S_ASSETS_CONTEXTS")) or ("*",),
         kinds=kinds,
         home=Path(values.get("K8S_ASSETS_HOME", ".k8s-assets")).expanduser().resolve(),
-        page_size=int(_positive("K8S_ASSETS_PAGE_SIZE", values.get("K8S_ASSETS_PAGE_SIZE", "500"), int)),
+        page_size=int(_number("K8S_ASSETS_PAGE_SIZE", values.get("K8S_ASSETS_PAGE_SIZE", "500"), int)),
         request_timeout=float(
-            _positive("K8S_ASSETS_REQUEST_TIMEOUT", values.get("K8S_ASSETS_REQUEST_TIMEOUT", "60"), float)
+            _number("K8S_ASSETS_REQUEST_TIMEOUT", values.get("K8S_ASSETS_REQUEST_TIMEOUT", "60"), float)
         ),
         schedule=schedule,
         configmap_values=configmap_values,
         history_days=_history_days(file_values, environ),
         secrets=secrets,
-        retries=int(_not_negative("K8S_ASSETS_RETRIES", values.get("K8S_ASSETS_RETRIES", "3"), int)),
-        retry_delay=float(_not_negative("K8S_ASSETS_RETRY_DELAY", values.get("K8S_ASSETS_RETRY_DELAY", "10"), float)),
+        retries=int(_number("K8S_ASSETS_RETRIES", values.get("K8S_ASSETS_RETRIES", "3"), int, zero_allowed=True)),
+        retry_delay=float(_number("K8S_ASSETS_RETRY_DELAY", values.get("K8S_ASSETS_RETRY_DELAY", "10"),
+                                        float, zero_allowed=True)),
     )
 
 
