@@ -37,7 +37,7 @@ from psycopg.pq import Format
 
 from k8s_assets.catalog import Kind
 from k8s_assets.database import sql_template, sql_text
-from k8s_assets.extraction import frame_columns
+from k8s_assets.extraction import frame_columns, set_aside_of
 from k8s_assets.resources import PostgresResource
 
 CLUSTERS_TABLE = "k8s_clusters"
@@ -73,7 +73,9 @@ class Utf8TextDumper(Dumper):
 
 # Errors about the values of one row: that object is set aside and the rest of the kind is
 # written. Anything else (a missing cluster row, a lost connection) fails the whole merge.
-REFUSED_ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.NotNullViolation, psycopg.errors.CheckViolation)
+# ProgramLimitExceeded: a value too large for an index entry (a 200 KB node name) refuses its row.
+REFUSED_ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.NotNullViolation, psycopg.errors.CheckViolation,
+                      psycopg.errors.ProgramLimitExceeded)
 # More refused objects than this is no longer a few hostile objects but a systematic problem
 # (a bug, a schema out of date): fail the merge and say so instead of setting the kind aside.
 MAX_REJECTED = 100
@@ -208,6 +210,22 @@ def rejected_objects(frame: pd.DataFrame, refused: list[Rejection]) -> list[dict
     return rows
 
 
+def distinct_rejection_keys(rejected: list[dict]) -> list[dict]:
+    """The rejections with a uid each of its own: two refused objects may share a malformed uid (or
+    none), and each must keep its row in k8s_rejected_objects for the listing's count to balance."""
+    seen: set[str] = set()
+    distinct = []
+    for rejection in rejected:
+        uid = rejection["uid"]
+        number = 1
+        while uid in seen:
+            number += 1
+            uid = f"{rejection['uid']} (#{number})"
+        seen.add(uid)
+        distinct.append(rejection if uid == rejection["uid"] else {**rejection, "uid": uid})
+    return distinct
+
+
 def record_rejections(cur, kind: Kind, cluster_uid: str, context_name: str, rejected: list[dict]) -> None:
     """Replace the kind's recorded rejections with this listing's (first_rejected_at is kept)."""
     cur.execute(sql_text("merge/forget_rejections.sql"),
@@ -274,14 +292,19 @@ def merge_kind(postgres: PostgresResource, kind: Kind, frame: pd.DataFrame, list
     ``keep_history=False`` exists for the benchmark that measures what versions cost.
     """
     status = listing.get(LISTING_STATUS, "complete")
-    if status == "complete" and listing.get(LISTED, len(frame)) != len(frame):
-        raise ValueError(f"{kind.table}: the frame holds {len(frame)} rows but the listing returned "
-                         f"{listing[LISTED]}; refusing to merge (it would delete rows)")
+    # Listed objects that are not rows (their common columns could not be read): recorded as rejected.
+    set_aside = set_aside_of(frame)
+    listed = len(frame) + len(set_aside)
+    if status == "complete" and listing.get(LISTED, listed) != listed:
+        raise ValueError(f"{kind.table}: the frame holds {len(frame)} rows and {len(set_aside)} objects set "
+                         f"aside but the listing returned {listing[LISTED]}; refusing to merge (it would delete rows)")
+    if len(set_aside) > MAX_REJECTED:
+        raise RefusedRows(f"{kind.table}: more than {MAX_REJECTED} objects cannot be read (a systematic problem, "
+                          f"not a few odd objects); the first: {set_aside[0]['error']}")
     cluster_uid = listing.get(CLUSTER_UID) or (str(frame["cluster_uid"].iloc[0]) if len(frame) else None)
     if cluster_uid is None:
         raise ValueError(f"{kind.table}: no cluster_uid in the frame or the output metadata")
     context_name = (frame["context_name"].iloc[0] if len(frame) else listing.get("context_name")) or ""
-    listed = len(frame)
     counts = {"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 0}
     versions = {"versions_opened": 0, "versions_closed": 0, "versions_moved_forward": 0}
     rejected: list[dict] = []
@@ -294,8 +317,9 @@ def merge_kind(postgres: PostgresResource, kind: Kind, frame: pd.DataFrame, list
             cur = conn.cursor()
             cur.execute(sql_text("merge/lock.sql"), {"table": kind.table, "cluster_uid": cluster_uid})
             if status == "complete":
-                counts, versions, refused = _merge_complete(cur, kind, table, history, frame, cluster_uid)
-                rejected = rejected_objects(frame, refused)
+                counts, versions, refused = _merge_complete(cur, kind, table, history, frame, cluster_uid,
+                                                            set_aside)
+                rejected = distinct_rejection_keys(set_aside + rejected_objects(frame, refused))
                 record_rejections(cur, kind, cluster_uid, context_name, rejected)
             previous = record_coverage(cur, kind, cluster_uid, context_name, status,
                                        listed if status == "complete" else None,
@@ -316,7 +340,7 @@ def merge_kind(postgres: PostgresResource, kind: Kind, frame: pd.DataFrame, list
 
 
 def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identifier | None, frame: pd.DataFrame,
-                    cluster_uid: str) -> tuple[dict, dict, list[Rejection]]:
+                    cluster_uid: str, set_aside: list[dict] = ()) -> tuple[dict, dict, list[Rejection]]:
     """Counts of the merge and of the versions, and the rows (positions in ``frame``) the database refused."""
     columns = frame_columns(kind)
     stored_columns = (*columns, "synced_at")
@@ -344,6 +368,12 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
     # A refused key (a malformed uid) leaves its object out of the listing's keys; no stored
     # row can have that uid, so nothing is deleted for it.
     refused = copy_frame(cur, "k8s_stage_keys", frame, ("uid", "resource_version"))
+    if set_aside:
+        # An object set aside keeps its key staged, so a stored older version of it stays (as a
+        # refused row's does); a key the database refuses (a malformed uid) matches no stored row.
+        copy_frame(cur, "k8s_stage_keys", pd.DataFrame(
+            [(r["uid"], r["resource_version"]) for r in set_aside if r["resource_version"] is not None],
+            columns=["uid", "resource_version"], dtype=object), ("uid", "resource_version"))
     changed = {str(uid) for (uid,) in cur.execute(sql_template("merge/changed_uids.sql", table=table),
                                                    {"cluster_uid": cluster_uid})}
     inserted = updated = 0

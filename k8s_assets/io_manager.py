@@ -55,8 +55,9 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
                 metadata = self.merge(KINDS_BY_TABLE[table], obj, listing)
         rejected = metadata.pop("rejected_objects", None)
         if rejected:
-            context.log.warning(f"{table}: the database refused {len(rejected)} objects; they were set aside "
-                                "(k8s_rejected_objects) and the rest merged:\n"
+            context.log.warning(f"{table}: {len(rejected)} objects could not be stored (their fields cannot be read, "
+                                "or the database refused them); they were set aside (k8s_rejected_objects) and "
+                                "the rest merged:\n"
                                 + "\n".join(f"  {r['namespace'] or ''}/{r['name']} ({r['uid']}): {r['error']}"
                                             for r in rejected[:MAX_EXAMPLES]))
             metadata["rejected_examples"] = dg.MetadataValue.md(rejection_table(rejected[:MAX_EXAMPLES]))
