@@ -125,11 +125,13 @@ class RowBuilder:
 
     def _append_common(self, metadata: dict, raw: bytes, nul_replaced: bool) -> None:
         """The common columns of a prepared object; raises UnreadableObject if they cannot be read."""
-        uid, name, namespace, version = (metadata.get("uid"), metadata.get("name"), metadata.get("namespace"),
-                                         metadata.get("resourceVersion"))
+        uid, name, namespace, version, created = (
+            metadata.get("uid"), metadata.get("name"), metadata.get("namespace"), metadata.get("resourceVersion"),
+            metadata.get("creationTimestamp"))
         # One test of the usual case; the rare object that fails it is told why by common_columns_problem.
         if not (type(uid) is str and type(name) is str and (namespace is None or type(namespace) is str)
-                and (version is None or type(version) is str) and len(name) + len(namespace or "") < MAX_NAME_CHARS):
+                and (version is None or type(version) is str) and (created is None or type(created) is str)
+                and len(name) + len(namespace or "") < MAX_NAME_CHARS):
             raise UnreadableObject(common_columns_problem(metadata, self.kind.namespaced))
         c = self.columns
         c["cluster_uid"].append(self.cluster_uid)
@@ -142,7 +144,7 @@ class RowBuilder:
         c["labels"].append(orjson.dumps(labels).decode() if labels else None)
         annotations = metadata.get("annotations")
         c["annotations"].append(orjson.dumps(annotations).decode() if annotations else None)
-        c["created_at"].append(metadata.get("creationTimestamp"))
+        c["created_at"].append(created)
         c["resource_version"].append(version)
         c["raw"].append(raw)
         c["nul_replaced"].append(nul_replaced)
@@ -200,9 +202,9 @@ class RowBuilder:
             digest = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
             uid = f"unreadable-uid:{digest}"
         self.set_aside.append({
-            "uid": _safe_text(uid), "namespace": _safe_text(metadata.get("namespace")),
-            "name": _safe_text(metadata.get("name")), "resource_version": _safe_text(metadata.get("resourceVersion")),
-            "error": _safe_text(f"not stored: {problem}"),
+            "uid": safe_text(uid), "namespace": safe_text(metadata.get("namespace")),
+            "name": safe_text(metadata.get("name")), "resource_version": safe_text(metadata.get("resourceVersion")),
+            "error": safe_text(f"not stored: {problem}"),
         })
         if self._first_set_aside is None:
             self._first_set_aside = problem
@@ -262,6 +264,9 @@ def common_columns_problem(metadata: dict, namespaced: bool) -> str:
         return f"metadata.namespace is {_json_type(namespace)}, not a string"
     if version is not None and not isinstance(version, str):
         return f"metadata.resourceVersion is {_json_type(version)}, not a string"
+    created = metadata.get("creationTimestamp")
+    if created is not None and not isinstance(created, str):
+        return f"metadata.creationTimestamp is {_json_type(created)}, not a string"
     if len(name) + len(namespace or "") >= MAX_NAME_CHARS:
         return f"metadata.name and namespace are {len(name) + len(namespace or '')} characters long"
     return "its common columns cannot be read"
@@ -276,8 +281,10 @@ def object_problem(item: Any, namespaced: bool) -> str | None:
         return f"metadata is {_json_type(metadata)}, not an object"
     uid, name, namespace, version = (metadata.get("uid"), metadata.get("name"), metadata.get("namespace"),
                                      metadata.get("resourceVersion"))
+    created = metadata.get("creationTimestamp")
     if (isinstance(uid, str) and isinstance(name, str) and (namespace is None or isinstance(namespace, str))
-            and (version is None or isinstance(version, str)) and len(name) + len(namespace or "") < MAX_NAME_CHARS):
+            and (version is None or isinstance(version, str)) and (created is None or isinstance(created, str))
+            and len(name) + len(namespace or "") < MAX_NAME_CHARS):
         return None
     return common_columns_problem(metadata, namespaced)
 
@@ -289,7 +296,7 @@ def _json_type(value: Any) -> str:
             float: "a number"}.get(type(value), type(value).__name__)
 
 
-def _safe_text(value: Any, limit: int = 500) -> str | None:
+def safe_text(value: Any, limit: int = 500) -> str | None:
     """A value as text k8s_rejected_objects can hold: no NUL, bounded (a key may be 200 KB long)."""
     if value is None:
         return None
@@ -316,7 +323,7 @@ def _who(item: Any) -> str:
     metadata = item.get("metadata") if isinstance(item, dict) else None
     if not isinstance(metadata, dict):
         return "an object without readable metadata"
-    return "/".join(_safe_text(v, 100) for v in (metadata.get("namespace"), metadata.get("name")) if v is not None) \
+    return "/".join(safe_text(v, 100) for v in (metadata.get("namespace"), metadata.get("name")) if v is not None) \
         or "an object without a name"
 
 
@@ -687,10 +694,11 @@ class ProjectedRowBuilder(RowBuilder):
         if "kind" not in obj:
             obj["kind"] = self.kind.kind
             head = self._head if head else self._kind_head
-        name_, namespace = metadata.get("name"), metadata.get("namespace")
+        name_, namespace, created = metadata.get("name"), metadata.get("namespace"), metadata.get("creationTimestamp")
         # The test of _append_common: an object that fails it is told why (and set aside) by ``add``.
         if not (type(uid) is str and type(name_) is str and (namespace is None or type(namespace) is str)
-                and (version is None or type(version) is str) and len(name_) + len(namespace or "") < MAX_NAME_CHARS):
+                and (version is None or type(version) is str) and (created is None or type(created) is str)
+                and len(name_) + len(namespace or "") < MAX_NAME_CHARS):
             raise UnreadableObject("common columns")
         raw = stored_bytes(item, managed_fields, head)
         (cluster_uid, uid_, context_name, name, labels_, annotations_, created_at, resource_version, raw_,
@@ -703,7 +711,7 @@ class ProjectedRowBuilder(RowBuilder):
             self._namespace(namespace)
         labels_(_json_text(metadata.get("labels")))
         annotations_(_json_text(metadata.get("annotations")))
-        created_at(metadata.get("creationTimestamp"))
+        created_at(created)
         resource_version(version)
         raw_(raw)
         nul_replaced(False)

@@ -25,8 +25,10 @@ The IO manager (io_manager.py) and the assets call these functions; neither hold
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -37,6 +39,7 @@ from psycopg.pq import Format
 
 from k8s_assets.catalog import Kind
 from k8s_assets.database import sql_template, sql_text
+from k8s_assets.decoding import safe_text
 from k8s_assets.extraction import frame_columns, set_aside_of
 from k8s_assets.resources import PostgresResource
 
@@ -80,6 +83,10 @@ REFUSED_ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.NotNullViolation,
 # (a bug, a schema out of date): fail the merge and say so instead of setting the kind aside.
 MAX_REJECTED = 100
 MAX_EXAMPLES = 5
+# Merge metadata: rows stored with a typed column NULL because its value did not fit the column's
+# SQL type (copy_frame), and the first such column and why (logged, then dropped from the metadata).
+UNFIT_COLUMNS = "unfit_columns"
+FIRST_UNFIT = "first_unfit_column"
 
 
 class RefusedRows(ValueError):
@@ -92,11 +99,25 @@ class Rejection:
     error: str
 
 
-def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str]) -> list[Rejection]:
+@dataclass
+class Copied:
+    """What copy_frame did with a frame's rows beyond writing them."""
+
+    rejected: list[Rejection] = field(default_factory=list)
+    # Positions of rows written with typed columns NULL whose values did not fit their SQL type.
+    nulled: list[int] = field(default_factory=list)
+    first_nulled: str | None = None  # "column: why", of the first such row
+
+
+def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str],
+               typed: Mapping[str, str] | None = None) -> Copied:
     """COPY a frame's rows into ``target``; rows the database refuses are set aside and returned.
 
-    The whole frame goes in one COPY. Only if PostgreSQL refuses a value is the frame split in
-    halves, each COPY under its own savepoint, down to the refused rows: one bad object costs
+    The whole frame goes in one COPY. Only if that fails is the frame looked at row by row: a
+    value of a ``typed`` column (name -> SQL type: the kind's own columns, never the common ones)
+    that does not fit its type (an object where a string belongs) becomes NULL, and the frame is
+    split in halves, each COPY under its own savepoint, down to the refused rows; a row refused
+    for a typed column's value is tried once more with that column NULL. One bad object costs
     about two more passes over its kind, and never blocks the others.
     """
     # Only this cursor's COPY takes bytes as text; psycopg still escapes them for COPY.
@@ -110,33 +131,120 @@ def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str]) ->
     try:
         with cur.connection.transaction():
             _copy_rows(cur, statement, rows)
-        return []
+        return Copied()
     except REFUSED_ROW_ERRORS:
         pass
-    rows = list(zip(*(column_values(frame[c]) for c in columns)))
-    rejected: list[Rejection] = []
+    except psycopg.ProgrammingError as e:
+        if not unsendable(e):
+            raise
+    copied = Copied()
+    rows = [list(row) for row in zip(*(column_values(frame[c]) for c in columns))]
+    fits = [(index, name, _FITS.get(sql_type, _fits_nothing)) for index, name in enumerate(columns)
+            if (sql_type := (typed or {}).get(name)) is not None]
+    for position, row in enumerate(rows):
+        unfit = [f"{name}: {_json_kind(row[index])} does not fit {typed[name]}" for index, name, fit in fits
+                 if row[index] is not None and not fit(row[index])]
+        if unfit:
+            for index, name, fit in fits:
+                if row[index] is not None and not fit(row[index]):
+                    row[index] = None
+            _note_nulled(copied, position, "; ".join(unfit))
+    typed_positions = {name: index for index, name, _ in fits}
     pending = [(0, len(rows))]
     while pending:
         start, stop = pending.pop()
         try:
             with cur.connection.transaction():
                 _copy_rows(cur, statement, rows[start:stop])
-        except REFUSED_ROW_ERRORS as e:
+        except (*REFUSED_ROW_ERRORS, psycopg.ProgrammingError) as e:
+            if isinstance(e, psycopg.ProgrammingError) and not unsendable(e):
+                raise
             if stop - start > 1:
                 middle = (start + stop) // 2
                 pending += [(middle, stop), (start, middle)]
                 continue
-            rejected.append(Rejection(start, refusal(e)))
-            if len(rejected) > MAX_REJECTED:
+            column = refused_column(e)
+            if column in typed_positions and rows[start][typed_positions[column]] is not None:
+                # The database refused a typed column's value (an integer out of range): that
+                # column NULL, the row is tried again (at most once per typed column).
+                rows[start][typed_positions[column]] = None
+                _note_nulled(copied, start, f"{column}: {refusal(e)}")
+                pending.append((start, stop))
+                continue
+            copied.rejected.append(Rejection(start, refusal(e)))
+            if len(copied.rejected) > MAX_REJECTED:
                 raise RefusedRows(f"{target}: the database refused more than {MAX_REJECTED} rows; the first: "
-                                   f"{rejected[0].error}") from e
-    return rejected
+                                   f"{copied.rejected[0].error}") from e
+    copied.nulled = sorted(set(copied.nulled) - {r.position for r in copied.rejected})
+    return copied
 
 
 def _copy_rows(cur, statement: sql.Composed, rows) -> None:
     with cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def unsendable(error: psycopg.ProgrammingError) -> bool:
+    """Whether psycopg found no way to send a value (an object where text belongs): that row is
+    refused like one the database refuses. Any other error of this class fails the merge."""
+    return "cannot adapt" in str(error) or "cannot dump" in str(error)
+
+
+def _note_nulled(copied: Copied, position: int, why: str) -> None:
+    copied.nulled.append(position)
+    if copied.first_nulled is None:
+        copied.first_nulled = why[:500].replace("\x00", "\ufffd")
+
+
+def _fits_text_array(value: Any) -> bool:
+    return isinstance(value, list) and all(v is None or type(v) is str for v in value)
+
+
+def _fits_integer(bits: int) -> Callable[[Any], bool]:
+    bound = 2 ** (bits - 1)
+    return lambda value: type(value) is int and -bound <= value < bound
+
+
+def _fits_number(value: Any) -> bool:
+    if type(value) is int:
+        return True
+    if isinstance(value, (float, Decimal)):
+        return value.is_finite()
+    return False
+
+
+def _fits_nothing(value: Any) -> bool:
+    return False
+
+
+# What a Python value must be to be written to a typed column of each SQL type the catalog uses
+# (decoding gives JSON values: text columns take strings, never an object's or a list's text).
+_FITS: dict[str, Callable[[Any], bool]] = {
+    "text": lambda value: type(value) is str,
+    "jsonb": lambda value: type(value) is str,  # as_json's text
+    "timestamptz": lambda value: type(value) is str,
+    "uuid": lambda value: type(value) is str,
+    "boolean": lambda value: type(value) is bool,
+    "integer": _fits_integer(32),
+    "bigint": _fits_integer(64),
+    "numeric": _fits_number,
+    "text[]": _fits_text_array,
+}
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, (int, float, Decimal)) else type(value).__name__)
+
+
+_COPY_COLUMN = re.compile(r"\bcolumn (\w+)")
+
+
+def refused_column(error: psycopg.Error) -> str | None:
+    """The column whose value PostgreSQL refused, from the COPY's context ("COPY t, line 1, column x: ...")."""
+    match = _COPY_COLUMN.search(error.diag.context or "")
+    return match.group(1) if match else None
 
 
 def refusal(error: psycopg.Error) -> str:
@@ -205,8 +313,10 @@ def rejected_objects(frame: pd.DataFrame, refused: list[Rejection]) -> list[dict
     rows = []
     for rejection in refused:
         row = frame.iloc[rejection.position]
-        rows.append({"uid": str(row["uid"]), "namespace": row.get("namespace"), "name": row["name"],
-                     "resource_version": row["resource_version"], "error": rejection.error})
+        # Bounded: k8s_rejected_objects' key cannot hold a 200 KB uid, nor text a NUL.
+        rows.append({"uid": safe_text(str(row["uid"])), "namespace": safe_text(row.get("namespace")),
+                     "name": safe_text(row["name"]), "resource_version": safe_text(row["resource_version"]),
+                     "error": safe_text(rejection.error)})
     return rows
 
 
@@ -305,7 +415,7 @@ def merge_kind(postgres: PostgresResource, kind: Kind, frame: pd.DataFrame, list
     if cluster_uid is None:
         raise ValueError(f"{kind.table}: no cluster_uid in the frame or the output metadata")
     context_name = (frame["context_name"].iloc[0] if len(frame) else listing.get("context_name")) or ""
-    counts = {"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 0}
+    counts = {"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 0, UNFIT_COLUMNS: 0, FIRST_UNFIT: None}
     versions = {"versions_opened": 0, "versions_closed": 0, "versions_moved_forward": 0}
     rejected: list[dict] = []
     table = sql.Identifier(kind.table)
@@ -343,6 +453,7 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
                     cluster_uid: str, set_aside: list[dict] = ()) -> tuple[dict, dict, list[Rejection]]:
     """Counts of the merge and of the versions, and the rows (positions in ``frame``) the database refused."""
     columns = frame_columns(kind)
+    typed = {c.name: c.sql_type for c in kind.columns}
     stored_columns = (*columns, "synced_at")
     column_list = sql.SQL(", ").join(map(sql.Identifier, stored_columns))
     staged_list = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in stored_columns)
@@ -356,18 +467,21 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
             # Key-only rows came from versions read before this lock; the rows are gone now.
             raise ValueError(f"{kind.table}: the listing relied on stored versions, but the cluster has no "
                              "rows any more (deleted concurrently); list again")
-        refused = copy_frame(cur, kind.table, frame, columns)
+        copied = copy_frame(cur, kind.table, frame, columns, typed)
+        refused, nulled = copied.rejected, copied.nulled
         if history is not None:
             versions["versions_opened"] = cur.execute(
                 sql_template("history/open_first_sync.sql", table=table, history=history, columns=column_list),
                 {"cluster_uid": cluster_uid}).rowcount
-        return ({"inserted": listed - len(refused), "updated": 0, "deleted": 0, "unchanged": 0}, versions,
-                refused)
+        return ({"inserted": listed - len(refused), "updated": 0, "deleted": 0, "unchanged": 0,
+                 UNFIT_COLUMNS: len(nulled), FIRST_UNFIT: copied.first_nulled}, versions, refused)
 
     cur.execute(sql_text("merge/create_stage_keys.sql"))
     # A refused key (a malformed uid) leaves its object out of the listing's keys; no stored
     # row can have that uid, so nothing is deleted for it.
-    refused = copy_frame(cur, "k8s_stage_keys", frame, ("uid", "resource_version"))
+    refused = copy_frame(cur, "k8s_stage_keys", frame, ("uid", "resource_version")).rejected
+    nulled: list[int] = []
+    first_nulled = None
     if set_aside:
         # An object set aside keeps its key staged, so a stored older version of it stays (as a
         # refused row's does); a key the database refuses (a malformed uid) matches no stored row.
@@ -389,8 +503,9 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
         cur.execute(sql_template("merge/create_stage_rows.sql", table=table))
         sent = frame[send]
         # A refused row keeps its key staged, so a stored older version of it stays.
-        refused += [Rejection(int(frame.index.get_loc(sent.index[r.position])), r.error)
-                    for r in copy_frame(cur, "k8s_stage_rows", sent, columns)]
+        copied = copy_frame(cur, "k8s_stage_rows", sent, columns, typed)
+        refused += [Rejection(int(frame.index.get_loc(sent.index[r.position])), r.error) for r in copied.rejected]
+        nulled, first_nulled = copied.nulled, copied.first_nulled
         if history is not None:
             # Before the upsert: the stored rows are still the previous versions here.
             versions = _write_versions(cur, kind, table, history, column_list, staged_list, cluster_uid)
@@ -409,7 +524,8 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
         deleted = cur.execute(sql_template("merge/delete_stale.sql", table=table),
                               {"cluster_uid": cluster_uid}).rowcount
     counts = {"inserted": inserted, "updated": updated, "deleted": deleted,
-              "unchanged": listed - inserted - updated - len(refused)}
+              "unchanged": listed - inserted - updated - len(refused), UNFIT_COLUMNS: len(nulled),
+              FIRST_UNFIT: first_nulled}
     if stale_hints:
         counts["left_to_other_writer"] = stale_hints
     return counts, versions, refused

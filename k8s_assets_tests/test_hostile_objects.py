@@ -1,0 +1,242 @@
+"""No object can block its kind, whatever the types of its fields.
+
+Real objects of every catalog kind (and of every custom resource) as the simulator generates
+them are mutated by Hypothesis: any field, at any path (inside lists too), replaced by null, a
+string, a number, a list, an object, a huge (>= 200 KB) value or a NUL-laden value. Every kind
+is then decoded as a sync decodes it (``ProjectedRowBuilder`` on list pages) and merged through
+the real merge into real PostgreSQL, twice per example: a cluster's first sync (COPY straight
+into the table) and a re-sync of changed objects (staged, upserted, versions written). The
+property: every merge succeeds, and every listed object is stored or set aside, none lost and
+none counted twice (rows stored + set aside and not stored == listed, which is what the
+``row_count_matches_listing`` check asks). The container images are then derived from what
+was stored, as the images asset does.
+
+Run with ``-s`` to see, per kind, how many objects were mutated, stored and set aside.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import uuid
+from collections import Counter, defaultdict
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from psycopg import sql
+
+from k8s_assets.catalog import CUSTOM_RESOURCES, KINDS, Kind, custom_resource_kind
+from k8s_assets.database import sql_template
+from k8s_assets.decoding import ProjectedRowBuilder
+from k8s_assets.extraction import to_frame
+from k8s_assets.images import rebuild_images
+from k8s_assets.inventory import CLUSTER_UID, LISTED, LISTING_STATUS, merge_kind, stored_versions, write_cluster
+from k8s_assets.cluster import CLUSTER_COLUMNS
+from k8s_assets.resources import PostgresResource
+from k8s_assets.simulator.generator import generate_cluster
+from k8s_assets.simulator.server import SimulatedCluster
+
+import pandas as pd
+
+# Objects of each kind mutated per round; two rounds per example. Bounded so that the whole
+# test stays far below a minute on a loaded 2-core machine (one merge per kind per round).
+OBJECTS_PER_KIND = 4
+EXAMPLES = 8
+HUGE = 200 * 1024
+
+
+@functools.lru_cache(maxsize=None)
+def _huge_text(seed: int) -> str:
+    """About 200 KB of hex that compresses poorly (as an index entry would have to hold it)."""
+    digest = hashlib.sha256(str(seed).encode()).digest()
+    chunks = []
+    for _ in range(HUGE // 64 + 1):
+        digest = hashlib.sha256(digest).digest()
+        chunks.append(digest.hex())
+    return "".join(chunks)
+
+
+_leaves = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),
+                    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=5))
+HOSTILE_VALUES = st.one_of(
+    st.none(),
+    st.text(max_size=8),
+    st.integers(-2**70, 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.lists(_leaves, max_size=3),
+    st.dictionaries(st.text(max_size=4), _leaves, max_size=3),
+    st.integers(0, 9).map(_huge_text),
+    st.integers(0, 9).map(lambda seed: {f"k{i}": _huge_text(seed + i)[:HUGE // 4] for i in range(5)}),
+    st.integers(0, 9).map(lambda seed: [_huge_text(seed)]),
+    st.text(max_size=4).map(lambda s: f"{s}\x00{s}\x00"),
+    st.text(max_size=4).map(lambda s: {f"key\x00{s}": f"value\x00{s}"}),
+)
+
+
+def paths_of(value, prefix=()) -> list[tuple]:
+    """Every path to a value in a JSON document (keys and list indexes), the document itself excluded."""
+    found = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found.append((*prefix, key))
+            found += paths_of(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found.append((*prefix, index))
+            found += paths_of(child, (*prefix, index))
+    return found
+
+
+def replaced(document, path: tuple, value):
+    """A copy of ``document`` with the value at ``path`` replaced."""
+    if not path:
+        return value
+    copy = list(document) if isinstance(document, list) else dict(document)
+    copy[path[0]] = replaced(document[path[0]], path[1:], value)
+    return copy
+
+
+@st.composite
+def mutated(draw, obj: dict) -> tuple[dict, tuple]:
+    """The object with one or two fields replaced by hostile values; and the first path replaced."""
+    first = None
+    for _ in range(draw(st.integers(1, 2))):
+        paths = paths_of(obj)
+        path = paths[draw(st.integers(0, len(paths) - 1))]
+        obj = replaced(obj, path, draw(HOSTILE_VALUES))
+        first = first or path
+    return obj, first
+
+
+def page_bodies(kind: Kind, objects: list[dict], page_size: int = 4) -> list[bytes]:
+    """List pages as an API server writes them (compact UTF-8 JSON; Python's json writes any integer)."""
+    pages = []
+    for start in range(0, len(objects), page_size):
+        page = {"kind": f"{kind.kind}List", "apiVersion": kind.api_version, "metadata": {"resourceVersion": "9"},
+                "items": objects[start:start + page_size]}
+        pages.append(json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode())
+    return pages
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict:
+    """The first objects of every catalog kind and of every custom resource, as the simulator serves them."""
+    cluster = SimulatedCluster(generate_cluster("hostile", size="small", seed=11))
+    kinds: dict[str, tuple[Kind, list[dict]]] = {}
+    for kind in KINDS:
+        pages = cluster.store.list_pages(kind.resource, kind.version, 50)
+        kinds[kind.table] = (kind, [item for body in pages for item in orjson.loads(body)["items"]])
+    for crd in cluster.list("customresourcedefinitions.apiextensions.k8s.io"):
+        spec = crd["spec"]
+        storage = next(v["name"] for v in spec["versions"] if v["storage"])
+        resource = f"{spec['names']['plural']}.{spec['group']}"
+        kind = custom_resource_kind(spec["group"], storage, spec["names"]["plural"], spec["names"]["kind"],
+                                    spec["scope"] == "Namespaced")
+        pages = cluster.store.list_pages(resource, storage, 50)
+        kinds[f"cr:{resource}"] = (kind, [item for body in pages for item in orjson.loads(body)["items"]])
+    assert all(objects for _, objects in kinds.values()), [name for name, (_, o) in kinds.items() if not o]
+    return kinds
+
+
+TOTALS: dict[str, Counter] = defaultdict(Counter)
+
+
+def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict) -> None:
+    """Decode and merge every kind's mutated objects as one sync would; check each kind balances."""
+    custom_columns: dict[str, list] = {}
+    custom_set_aside: list[dict] = []
+    custom_listed = 0
+    for name, (kind, objects) in batches.items():
+        is_custom = name.startswith("cr:")
+        known = None if is_custom else stored_versions(postgres, kind, cluster_uid) or None
+        rows = ProjectedRowBuilder(kind, cluster_uid, "hostile", known).add_page_bodies(page_bodies(kind, objects))
+        TOTALS[kind.table]["mutated"] += len(objects)
+        TOTALS[kind.table]["unreadable_columns"] += rows.unreadable_columns
+        if is_custom:  # one table, one merge for every CRD's instances (as the custom resources asset does)
+            for column, values in rows.columns.items():
+                custom_columns.setdefault(column, []).extend(values)
+            custom_set_aside += rows.set_aside
+            custom_listed += len(objects)
+            continue
+        merge_and_check(postgres, kind, cluster_uid, to_frame(kind, rows.columns, rows.set_aside), len(objects),
+                        kind.table)
+    merge_and_check(postgres, CUSTOM_RESOURCES, cluster_uid,
+                    to_frame(CUSTOM_RESOURCES, custom_columns, custom_set_aside), custom_listed,
+                    CUSTOM_RESOURCES.table)
+    rebuild_images(postgres, cluster_uid)
+
+
+def merge_and_check(postgres: PostgresResource, kind: Kind, cluster_uid: str, frame: pd.DataFrame, listed: int,
+                    name: str) -> None:
+    metadata = merge_kind(postgres, kind, frame, {LISTING_STATUS: "complete", LISTED: listed,
+                                                  CLUSTER_UID: cluster_uid, "context_name": "hostile"})
+    with postgres.connect() as conn:
+        stored = conn.execute(sql_template("checks/row_count.sql", table=sql.Identifier(kind.table)),
+                              {"cluster_uid": cluster_uid}).fetchone()[0]
+        set_aside = conn.execute(sql_template("checks/rejected_unstored.sql", table=sql.Identifier(kind.table)),
+                                 {"cluster_uid": cluster_uid, "kind": kind.table}).fetchone()[0]
+    # None lost, none counted twice: each listed object is a stored row or a rejection, not both.
+    assert stored + set_aside == listed, (kind.table, stored, set_aside, listed, metadata)
+    assert metadata["rejected"] >= set_aside
+    TOTALS[name]["set_aside"] += metadata["rejected"]
+    TOTALS[name]["stored"] += listed - metadata["rejected"]
+
+
+def new_cluster(postgres: PostgresResource) -> str:
+    cluster_uid = str(uuid.uuid4())
+    write_cluster(postgres, pd.DataFrame([{
+        "cluster_uid": cluster_uid, "context_name": f"hostile-{cluster_uid[:8]}", "cluster_name": "hostile",
+        "server": "https://hostile.invalid", "kubernetes_version": "v1.30.0", "kube_system_uid": None,
+        "identity_source": "server-url", "last_synced_at": pd.Timestamp.now(tz="UTC")}],
+        columns=list(CLUSTER_COLUMNS), dtype=object))
+    return cluster_uid
+
+
+def as_copy(obj: dict, example: int, version_step: int = 0) -> dict:
+    """The object as a distinct object of its own for each example (uid and name), at a later
+    resourceVersion by ``version_step`` (a re-sync then sends it: the merge's staged path)."""
+    copy = orjson.loads(orjson.dumps(obj))
+    metadata = copy["metadata"]
+    metadata["uid"] = str(uuid.uuid5(uuid.UUID(metadata["uid"]), str(example)))
+    metadata["name"] = f"{metadata['name']}-x{example}"
+    metadata["resourceVersion"] = str(int(metadata["resourceVersion"]) + version_step)
+    return copy
+
+
+def test_every_kind_merges_whatever_the_types_of_its_objects_fields(database_url, generated):
+    """Hypothesis mutates the objects, EXAMPLES times; all mutated objects of a kind are then merged
+    together (one merge per kind and round: a sync is bounded by its kinds, not its examples)."""
+    rounds: list[dict[str, tuple[Kind, list[dict]]]] = [
+        {name: (kind, []) for name, (kind, _) in generated.items()} for _ in range(2)]
+    examples = iter(range(EXAMPLES * 10))
+
+    # No shrinking: the objects of one example are merged with the others', and a failure names
+    # the kind and the error.
+    @settings(derandomize=True, max_examples=EXAMPLES, deadline=None, database=None,
+              phases=(Phase.explicit, Phase.generate),
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(data=st.data())
+    def mutate_every_kind(data):
+        example = next(examples)
+        for number, version_step in enumerate((0, 100_000)):  # first sync, then a re-sync of changed objects
+            for name, (kind, objects) in generated.items():
+                rounds[number][name][1].extend(
+                    data.draw(mutated(as_copy(o, example, version_step)), label=f"{name} {i}")[0]
+                    for i, o in enumerate(objects[:OBJECTS_PER_KIND]))
+
+    mutate_every_kind()
+    postgres = PostgresResource(url=database_url)
+    cluster_uid = new_cluster(postgres)
+    for batches in rounds:
+        merge_round(postgres, cluster_uid, batches)
+    print(f"\n{'kind':36} {'mutated':>8} {'stored':>7} {'set aside':>10} {'NULL column':>12}")
+    for name in sorted(TOTALS):
+        t = TOTALS[name]
+        print(f"{name:36} {t['mutated']:>8} {t['stored']:>7} {t['set_aside']:>10} {t['unreadable_columns']:>12}")
+    assert set(TOTALS) == {k.table for k in KINDS} | {CUSTOM_RESOURCES.table}
+    assert sum(t["set_aside"] for t in TOTALS.values()) > 0 and sum(
+        t["unreadable_columns"] for t in TOTALS.values()) > 0, "the mutations should reach both outcomes"
