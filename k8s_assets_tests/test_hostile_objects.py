@@ -44,7 +44,7 @@ import pandas as pd
 # Objects of each kind mutated per round; two rounds per example. Bounded so that the whole
 # test stays far below a minute on a loaded 2-core machine (one merge per kind per round).
 OBJECTS_PER_KIND = 4
-EXAMPLES = 8
+EXAMPLES = 6
 HUGE = 200 * 1024
 
 
@@ -149,7 +149,7 @@ def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict) -> 
     """Decode and merge every kind's mutated objects as one sync would; check each kind balances."""
     custom_columns: dict[str, list] = {}
     custom_set_aside: list[dict] = []
-    custom_listed = 0
+    custom_listed: list[dict] = []
     for name, (kind, objects) in batches.items():
         is_custom = name.startswith("cr:")
         known = None if is_custom else stored_versions(postgres, kind, cluster_uid) or None
@@ -160,9 +160,9 @@ def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict) -> 
             for column, values in rows.columns.items():
                 custom_columns.setdefault(column, []).extend(values)
             custom_set_aside += rows.set_aside
-            custom_listed += len(objects)
+            custom_listed += objects
             continue
-        merge_and_check(postgres, kind, cluster_uid, to_frame(kind, rows.columns, rows.set_aside), len(objects),
+        merge_and_check(postgres, kind, cluster_uid, to_frame(kind, rows.columns, rows.set_aside), objects,
                         kind.table)
     merge_and_check(postgres, CUSTOM_RESOURCES, cluster_uid,
                     to_frame(CUSTOM_RESOURCES, custom_columns, custom_set_aside), custom_listed,
@@ -170,8 +170,9 @@ def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict) -> 
     rebuild_images(postgres, cluster_uid)
 
 
-def merge_and_check(postgres: PostgresResource, kind: Kind, cluster_uid: str, frame: pd.DataFrame, listed: int,
-                    name: str) -> None:
+def merge_and_check(postgres: PostgresResource, kind: Kind, cluster_uid: str, frame: pd.DataFrame,
+                    objects: list[dict], name: str) -> None:
+    listed = len(objects)
     metadata = merge_kind(postgres, kind, frame, {LISTING_STATUS: "complete", LISTED: listed,
                                                   CLUSTER_UID: cluster_uid, "context_name": "hostile"})
     with postgres.connect() as conn:
@@ -179,9 +180,20 @@ def merge_and_check(postgres: PostgresResource, kind: Kind, cluster_uid: str, fr
                               {"cluster_uid": cluster_uid}).fetchone()[0]
         set_aside = conn.execute(sql_template("checks/rejected_unstored.sql", table=sql.Identifier(kind.table)),
                                  {"cluster_uid": cluster_uid, "kind": kind.table}).fetchone()[0]
-    # None lost, none counted twice: each listed object is a stored row or a rejection, not both.
+        stored_uids = {str(u) for (u,) in conn.execute(
+            sql.SQL("SELECT uid FROM {} WHERE cluster_uid = %s").format(sql.Identifier(kind.table)), (cluster_uid,))}
+        rejected_uids = {u for (u,) in conn.execute(
+            "SELECT uid FROM k8s_rejected_objects WHERE cluster_uid = %s AND kind = %s", (cluster_uid, kind.table))}
+    # None lost, none counted twice: each listed object is a stored row or a rejection, not both
+    # (the row_count_matches_listing check's sum) ...
     assert stored + set_aside == listed, (kind.table, stored, set_aside, listed, metadata)
     assert metadata["rejected"] >= set_aside
+    # ... and each object still known by its uid is found under it, stored or set aside.
+    for obj in objects:
+        uid = obj.get("metadata", {}).get("uid") if isinstance(obj.get("metadata"), dict) else None
+        if isinstance(uid, str) and len(uid) == 36:
+            assert uid in stored_uids or uid in rejected_uids, (kind.table, uid)
+    TOTALS[name]["unfit_columns"] += metadata["unfit_columns"]
     TOTALS[name]["set_aside"] += metadata["rejected"]
     TOTALS[name]["stored"] += listed - metadata["rejected"]
 
@@ -233,10 +245,70 @@ def test_every_kind_merges_whatever_the_types_of_its_objects_fields(database_url
     cluster_uid = new_cluster(postgres)
     for batches in rounds:
         merge_round(postgres, cluster_uid, batches)
-    print(f"\n{'kind':36} {'mutated':>8} {'stored':>7} {'set aside':>10} {'NULL column':>12}")
+    # NULL columns: objects stored with a column NULL, because its extractor failed (decoding) or
+    # its value did not fit the column's SQL type (the merge).
+    print(f"\n{'kind':36} {'mutated':>8} {'stored':>7} {'set aside':>10} {'NULL: extractor':>16} {'NULL: unfit':>12}")
     for name in sorted(TOTALS):
         t = TOTALS[name]
-        print(f"{name:36} {t['mutated']:>8} {t['stored']:>7} {t['set_aside']:>10} {t['unreadable_columns']:>12}")
+        print(f"{name:36} {t['mutated']:>8} {t['stored']:>7} {t['set_aside']:>10} {t['unreadable_columns']:>16} "
+              f"{t['unfit_columns']:>12}")
     assert set(TOTALS) == {k.table for k in KINDS} | {CUSTOM_RESOURCES.table}
-    assert sum(t["set_aside"] for t in TOTALS.values()) > 0 and sum(
-        t["unreadable_columns"] for t in TOTALS.values()) > 0, "the mutations should reach both outcomes"
+    assert all(sum(t[outcome] for t in TOTALS.values()) > 0 for outcome in
+               ("set_aside", "unreadable_columns", "unfit_columns")), "the mutations should reach every outcome"
+
+
+# ---------------------------------------------------------------------------
+# The reproductions of issue 17, through the Dagster pipeline against a simulated cluster.
+
+
+@pytest.fixture
+def instance():
+    import dagster as dg
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def test_oddly_typed_pods_never_fail_the_pods_asset(fresh_simulator, tmp_path, database_url, instance):
+    """spec.containers as a string and a restartCount of "five" used to fail k8s_pods (AttributeError,
+    TypeError) and leave every other pod of the cluster unsynced; a uid that is a number cannot be
+    stored at all. Now the first two are stored with those columns NULL, the third is set aside, every
+    other pod is stored, and the checks pass."""
+    from k8s_assets_tests.pipeline import cluster_uid_of, definitions, materialization_metadata, query, sync
+
+    sim = fresh_simulator(clusters=("one",))
+    cluster = sim["one"]
+    template = cluster.list("pods")[0]
+
+    def pod_like(name: str, mutate) -> dict:
+        new = orjson.loads(orjson.dumps(template))
+        new["metadata"] = {"name": name, "namespace": template["metadata"]["namespace"]}
+        mutate(new)
+        return cluster.create("pods", new)
+
+    oops = pod_like("containers-oops", lambda p: p["spec"].update(containers="oops"))
+    five = pod_like("restarts-five", lambda p: p["status"].update(
+        containerStatuses=[{**p["status"]["containerStatuses"][0], "restartCount": "five"}]))
+    numeric_uid = pod_like("uid-a-number", lambda p: p["metadata"].update(uid=5))
+    defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), database_url,
+                       resources_env={"K8S_ASSETS_RESOURCES": "namespaces,nodes,pods"})
+    result = sync(defs, instance, "one")
+    assert result.success
+    cluster_uid = cluster_uid_of(database_url, "one")
+    served = cluster.list("pods")
+    stored = {str(uid): (images, restarts, raw_containers) for uid, images, restarts, raw_containers in query(
+        database_url, "SELECT uid, images, restart_count, raw->'spec'->'containers' FROM k8s_pods "
+                      "WHERE cluster_uid = %s", (cluster_uid,))}
+    assert set(stored) == {p["metadata"]["uid"] for p in served} - {5}, "every other pod is stored"
+    assert stored[oops["metadata"]["uid"]][0] is None and stored[oops["metadata"]["uid"]][2] == "oops"
+    assert stored[five["metadata"]["uid"]][1] is None and stored[five["metadata"]["uid"]][0], \
+        "restart_count NULL, the images of the same pod still read"
+    ((uid, name, error),) = query(database_url, "SELECT uid, name, error FROM k8s_rejected_objects "
+                                                "WHERE cluster_uid = %s", (cluster_uid,))
+    assert (name, error) == ("uid-a-number", "not stored: metadata.uid is a number, not a string")
+    assert uid.startswith("unreadable-uid:") and numeric_uid["metadata"]["uid"] == 5
+    metadata = materialization_metadata(result, "k8s_pods")
+    assert (metadata["listed"], metadata["rejected"], metadata["unreadable_columns"]) == (len(served), 1, 2)
+    assert "uid-a-number" in metadata["rejected_examples"]
+    pod_checks = [c for c in result.get_asset_check_evaluations() if c.asset_key.path[-1] == "k8s_pods"]
+    assert pod_checks and all(c.passed for c in pod_checks), [(c.check_name, c.passed) for c in pod_checks]
