@@ -25,7 +25,6 @@ The IO manager (io_manager.py) and the assets call these functions; neither hold
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -115,10 +114,11 @@ def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str],
 
     The whole frame goes in one COPY. Only if that fails is the frame looked at row by row: a
     value of a ``typed`` column (name -> SQL type: the kind's own columns, never the common ones)
-    that does not fit its type (an object where a string belongs) becomes NULL, and the frame is
-    split in halves, each COPY under its own savepoint, down to the refused rows; a row refused
-    for a typed column's value is tried once more with that column NULL. One bad object costs
-    about two more passes over its kind, and never blocks the others.
+    whose Python type does not fit the column (an object where a string belongs, "five" where an
+    integer does) becomes NULL, and the frame is split in halves, each COPY under its own
+    savepoint, down to the rows the database still refuses (a value of the right type out of its
+    column's range: set aside, as documented). One bad object costs about two more passes over
+    its kind, and never blocks the others.
     """
     # Only this cursor's COPY takes bytes as text; psycopg still escapes them for COPY.
     cur.adapters.register_dumper(bytes, Utf8TextDumper)
@@ -149,7 +149,6 @@ def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str],
                 if row[index] is not None and not fit(row[index]):
                     row[index] = None
             _note_nulled(copied, position, "; ".join(unfit))
-    typed_positions = {name: index for index, name, _ in fits}
     pending = [(0, len(rows))]
     while pending:
         start, stop = pending.pop()
@@ -162,14 +161,6 @@ def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str],
             if stop - start > 1:
                 middle = (start + stop) // 2
                 pending += [(middle, stop), (start, middle)]
-                continue
-            column = refused_column(e)
-            if column in typed_positions and rows[start][typed_positions[column]] is not None:
-                # The database refused a typed column's value (an integer out of range): that
-                # column NULL, the row is tried again (at most once per typed column).
-                rows[start][typed_positions[column]] = None
-                _note_nulled(copied, start, f"{column}: {refusal(e)}")
-                pending.append((start, stop))
                 continue
             copied.rejected.append(Rejection(start, refusal(e)))
             if len(copied.rejected) > MAX_REJECTED:
@@ -201,9 +192,10 @@ def _fits_text_array(value: Any) -> bool:
     return isinstance(value, list) and all(v is None or type(v) is str for v in value)
 
 
-def _fits_integer(bits: int) -> Callable[[Any], bool]:
-    bound = 2 ** (bits - 1)
-    return lambda value: type(value) is int and -bound <= value < bound
+def _fits_integer(value: Any) -> bool:
+    # Any size: an integer out of the column's range is the database's to refuse (the object is
+    # then set aside, as a value out of range always was).
+    return type(value) is int
 
 
 def _fits_number(value: Any) -> bool:
@@ -226,8 +218,8 @@ _FITS: dict[str, Callable[[Any], bool]] = {
     "timestamptz": lambda value: type(value) is str,
     "uuid": lambda value: type(value) is str,
     "boolean": lambda value: type(value) is bool,
-    "integer": _fits_integer(32),
-    "bigint": _fits_integer(64),
+    "integer": _fits_integer,
+    "bigint": _fits_integer,
     "numeric": _fits_number,
     "text[]": _fits_text_array,
 }
@@ -236,15 +228,6 @@ _FITS: dict[str, Callable[[Any], bool]] = {
 def _json_kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
         type(value), "a number" if isinstance(value, (int, float, Decimal)) else type(value).__name__)
-
-
-_COPY_COLUMN = re.compile(r"\bcolumn (\w+)")
-
-
-def refused_column(error: psycopg.Error) -> str | None:
-    """The column whose value PostgreSQL refused, from the COPY's context ("COPY t, line 1, column x: ...")."""
-    match = _COPY_COLUMN.search(error.diag.context or "")
-    return match.group(1) if match else None
 
 
 def refusal(error: psycopg.Error) -> str:
