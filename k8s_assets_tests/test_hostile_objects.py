@@ -143,10 +143,7 @@ def generated() -> dict:
     return kinds
 
 
-TOTALS: dict[str, Counter] = defaultdict(Counter)
-
-
-def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict) -> None:
+def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict, totals: dict) -> None:
     """Decode and merge every kind's mutated objects as one sync would; check each kind balances."""
     custom_columns: dict[str, list] = {}
     custom_set_aside: list[dict] = []
@@ -155,8 +152,8 @@ def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict) -> 
         is_custom = name.startswith("cr:")
         known = None if is_custom else stored_versions(postgres, kind, cluster_uid) or None
         rows = ProjectedRowBuilder(kind, cluster_uid, "hostile", known).add_page_bodies(page_bodies(kind, objects))
-        TOTALS[kind.table]["mutated"] += len(objects)
-        TOTALS[kind.table]["unreadable_columns"] += rows.unreadable_columns
+        totals[kind.table]["mutated"] += len(objects)
+        totals[kind.table]["unreadable_columns"] += rows.unreadable_columns
         if is_custom:  # one table, one merge for every CRD's instances (as the custom resources asset does)
             for column, values in rows.columns.items():
                 custom_columns.setdefault(column, []).extend(values)
@@ -164,15 +161,15 @@ def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict) -> 
             custom_listed += objects
             continue
         merge_and_check(postgres, kind, cluster_uid, to_frame(kind, rows.columns, rows.set_aside), objects,
-                        kind.table)
+                        kind.table, totals)
     merge_and_check(postgres, CUSTOM_RESOURCES, cluster_uid,
                     to_frame(CUSTOM_RESOURCES, custom_columns, custom_set_aside), custom_listed,
-                    CUSTOM_RESOURCES.table)
+                    CUSTOM_RESOURCES.table, totals)
     rebuild_images(postgres, cluster_uid)
 
 
 def merge_and_check(postgres: PostgresResource, kind: Kind, cluster_uid: str, frame: pd.DataFrame,
-                    objects: list[dict], name: str) -> None:
+                    objects: list[dict], name: str, totals: dict) -> None:
     listed = len(objects)
     metadata = merge_kind(postgres, kind, frame, {LISTING_STATUS: "complete", LISTED: listed,
                                                   CLUSTER_UID: cluster_uid, "context_name": "hostile"})
@@ -194,9 +191,9 @@ def merge_and_check(postgres: PostgresResource, kind: Kind, cluster_uid: str, fr
         uid = obj.get("metadata", {}).get("uid") if isinstance(obj.get("metadata"), dict) else None
         if isinstance(uid, str) and len(uid) == 36:
             assert uid in stored_uids or uid in rejected_uids, (kind.table, uid)
-    TOTALS[name]["unfit_columns"] += metadata["unfit_columns"]
-    TOTALS[name]["set_aside"] += metadata["rejected"]
-    TOTALS[name]["stored"] += listed - metadata["rejected"]
+    totals[name]["unfit_columns"] += metadata["unfit_columns"]
+    totals[name]["set_aside"] += metadata["rejected"]
+    totals[name]["stored"] += listed - metadata["rejected"]
 
 
 def new_cluster(postgres: PostgresResource) -> str:
@@ -220,23 +217,23 @@ def as_copy(obj: dict, example: int, version_step: int = 0) -> dict:
     return copy
 
 
-def test_every_kind_merges_whatever_the_types_of_its_objects_fields(database_url, generated):
-    """Hypothesis mutates the objects, EXAMPLES times; all mutated objects of a kind are then merged
-    together (one merge per kind and round: a sync is bounded by its kinds, not its examples)."""
+def every_kind_merges(database_url: str, objects_by_kind: dict, examples: int, source: str) -> dict:
+    """Hypothesis mutates the objects, ``examples`` times; all mutated objects of a kind are then
+    merged together (one merge per kind and round: the cost is bounded by the kinds, not the examples)."""
     rounds: list[dict[str, tuple[Kind, list[dict]]]] = [
-        {name: (kind, []) for name, (kind, _) in generated.items()} for _ in range(2)]
-    examples = iter(range(EXAMPLES * 10))
+        {name: (kind, []) for name, (kind, _) in objects_by_kind.items()} for _ in range(2)]
+    numbers = iter(range(examples * 10))
 
     # No shrinking: the objects of one example are merged with the others', and a failure names
     # the kind and the error.
-    @settings(derandomize=True, max_examples=EXAMPLES, deadline=None, database=None,
+    @settings(derandomize=True, max_examples=examples, deadline=None, database=None,
               phases=(Phase.explicit, Phase.generate),
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(data=st.data())
     def mutate_every_kind(data):
-        example = next(examples)
+        example = next(numbers)
         for number, version_step in enumerate((0, 100_000)):  # first sync, then a re-sync of changed objects
-            for name, (kind, objects) in generated.items():
+            for name, (kind, objects) in objects_by_kind.items():
                 rounds[number][name][1].extend(
                     data.draw(mutated(as_copy(o, example, version_step)), label=f"{name} {i}")[0]
                     for i, o in enumerate(objects[:OBJECTS_PER_KIND]))
@@ -244,18 +241,65 @@ def test_every_kind_merges_whatever_the_types_of_its_objects_fields(database_url
     mutate_every_kind()
     postgres = PostgresResource(url=database_url)
     cluster_uid = new_cluster(postgres)
+    totals: dict[str, Counter] = defaultdict(Counter)
     for batches in rounds:
-        merge_round(postgres, cluster_uid, batches)
+        merge_round(postgres, cluster_uid, batches, totals)
     # NULL columns: objects stored with a column NULL, because its extractor failed (decoding) or
     # its value did not fit the column's SQL type (the merge).
-    print(f"\n{'kind':36} {'mutated':>8} {'stored':>7} {'set aside':>10} {'NULL: extractor':>16} {'NULL: unfit':>12}")
-    for name in sorted(TOTALS):
-        t = TOTALS[name]
+    print(f"\n{source}\n{'kind':36} {'mutated':>8} {'stored':>7} {'set aside':>10} {'NULL: extractor':>16} "
+          f"{'NULL: unfit':>12}")
+    for name in sorted(totals):
+        t = totals[name]
         print(f"{name:36} {t['mutated']:>8} {t['stored']:>7} {t['set_aside']:>10} {t['unreadable_columns']:>16} "
               f"{t['unfit_columns']:>12}")
-    assert set(TOTALS) == {k.table for k in KINDS} | {CUSTOM_RESOURCES.table}
-    assert all(sum(t[outcome] for t in TOTALS.values()) > 0 for outcome in
+    return totals
+
+
+def test_every_kind_merges_whatever_the_types_of_its_objects_fields(database_url, generated):
+    totals = every_kind_merges(database_url, generated, EXAMPLES, "simulated objects")
+    assert set(totals) == {k.table for k in KINDS} | {CUSTOM_RESOURCES.table}
+    assert all(sum(t[outcome] for t in totals.values()) > 0 for outcome in
                ("set_aside", "unreadable_columns", "unfit_columns")), "the mutations should reach every outcome"
+
+
+def real_objects_by_kind(api) -> dict[str, tuple[Kind, list[dict]]]:
+    """The objects of every kind a real server serves (at the newest version of the kind's shape),
+    and of every custom resource, as it lists them."""
+    from dataclasses import replace
+
+    from k8s_assets.extraction import ListingNotServed
+    from k8s_assets_tests.real_objects import list_objects
+
+    found: dict[str, tuple[Kind, list[dict]]] = {}
+    for kind in KINDS:
+        for version in (kind.version, *kind.older_versions):
+            try:
+                objects = list_objects(api, kind, version)
+            except ListingNotServed:
+                continue
+            if objects:
+                found[kind.table] = (replace(kind, version=version), objects)
+            break
+    for crd in found["k8s_crds"][1]:
+        spec = crd["spec"]
+        storage = next(v["name"] for v in spec["versions"] if v.get("storage"))
+        kind = custom_resource_kind(spec["group"], storage, spec["names"]["plural"], spec["names"]["kind"],
+                                    spec["scope"] == "Namespaced")
+        objects = list_objects(api, kind, storage)
+        if objects:
+            found[f"cr:{kind.resource}"] = (kind, objects)
+    return found
+
+
+def test_real_server_objects_of_every_kind_merge_whatever_their_types(real_kube, database_url):
+    """The same property on objects a real kube-apiserver wrote (Go's encoder, real managedFields,
+    the defaults it fills in), each kind at the version the server serves."""
+    from k8s_assets_tests.real_objects import populate_once
+
+    populate_once(real_kube)
+    objects_by_kind = real_objects_by_kind(real_kube.api_client())
+    totals = every_kind_merges(database_url, objects_by_kind, 3, f"objects of kube-apiserver {real_kube.version}")
+    assert set(totals) == {k.table for k in KINDS} | {CUSTOM_RESOURCES.table}, "populate creates every kind"
 
 
 # ---------------------------------------------------------------------------

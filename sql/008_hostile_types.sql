@@ -4,8 +4,8 @@
 -- whole) instead of failing its kind, so raw may hold anything anywhere: a string where the
 -- containers belong, "yes" where a boolean belongs. SQL that reads raw during a sync (the custom
 -- resource views refreshed after each merge, the container images) and the views over raw must
--- not fail on such an object: they read arrays only where there is one and booleans only when
--- they are JSON true.
+-- not fail on such an object: they read arrays only where there is one, booleans only when they
+-- are JSON true, and CRD names only when they can be names.
 
 -- The value when it is a JSON array, else an empty one (jsonb_array_elements fails on anything else).
 CREATE FUNCTION k8s_assets_jsonb_array(value jsonb) RETURNS jsonb
@@ -39,7 +39,10 @@ BEGIN
                 WHERE v -> 'storage' = 'true'::jsonb
                 LIMIT 1) AS props
         FROM k8s_crds c
-        WHERE c."group" IS NOT NULL AND c.plural IS NOT NULL
+        -- A CRD stored with names no Kubernetes name can be (longer than a DNS subdomain: the
+        -- ("group", plural) key of k8s_cr_views cannot hold 200 KB) or without a kind gets no view.
+        WHERE c."group" IS NOT NULL AND c.plural IS NOT NULL AND c.kind IS NOT NULL
+          AND octet_length(c."group") <= 253 AND octet_length(c.plural) <= 253
         ORDER BY c."group", c.plural, c.synced_at DESC
     LOOP
         used := base_cols;
