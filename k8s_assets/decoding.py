@@ -185,6 +185,8 @@ class RowBuilder:
                 value = None
                 failed.append(f"{column.name}: {self._describe(e)}")
             append(value)
+        if not failed:  # every column read this time: stored whole
+            return
         self.unreadable_columns += 1
         if self._first_unreadable is None:
             self._first_unreadable = "; ".join(failed)
