@@ -9,6 +9,7 @@ cannot be read, the normalised API server URL is hashed instead, and the row say
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from kubernetes import client as k8s_client
 
 from k8s_assets.config import KubeContext
 from k8s_assets.extraction import ListingError, _status_message, get_json
+
+log = logging.getLogger(__name__)
 
 # Fixed namespace for our UUID5s; changing it would change every cluster_uid.
 CLUSTER_UID_NAMESPACE = uuid.UUID("6f1d3c2e-9a57-5b0e-8c34-1b7e0d8a4f21")
@@ -50,6 +53,23 @@ def normalise_server_url(server: str) -> str:
     return f"{scheme}://{host}{port}{path}"
 
 
+def read_path(value, *keys: str):
+    """The value at a path of keys of a JSON answer, or None where a step is missing or not an object."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def is_uuid(value) -> bool:
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return True
+
+
 def identity_from(kube_system_uid: str | None, server: str) -> ClusterIdentity:
     if kube_system_uid:
         return ClusterIdentity(str(uuid.uuid5(CLUSTER_UID_NAMESPACE, kube_system_uid)), kube_system_uid, "kube-system")
@@ -75,15 +95,21 @@ def describe_cluster(api: k8s_client.ApiClient, context: KubeContext, timeout: f
         message, _ = _status_message(status, body)
         raise ClusterUnreachable(f"context {context.name!r}: reading kube-system failed with HTTP {status}: "
                                  f"{message}", status=status)
-    # 403/404: kube-system cannot be read; fall back to the server URL, recorded as such.
-    kube_system_uid = (namespace or {}).get("metadata", {}).get("uid")
+    # 403/404: kube-system cannot be read; fall back to the server URL, recorded as such. So does a
+    # kube-system whose uid is not a UUID (k8s_clusters.kube_system_uid holds one), and the row says so.
+    kube_system_uid = read_path(namespace, "metadata", "uid")
+    if kube_system_uid is not None and not is_uuid(kube_system_uid):
+        log.warning("context %r: kube-system's metadata.uid is not a UUID; the cluster is identified by its "
+                    "API server URL", context.name)
+        kube_system_uid = None
     identity = identity_from(kube_system_uid, context.server)
+    git_version = read_path(version, "gitVersion")
     row = {
         "cluster_uid": identity.cluster_uid,
         "context_name": context.name,
         "cluster_name": context.cluster_name,
         "server": context.server,
-        "kubernetes_version": version.get("gitVersion"),
+        "kubernetes_version": git_version if isinstance(git_version, str) else None,
         "kube_system_uid": identity.kube_system_uid,
         "identity_source": identity.source,
         "last_synced_at": datetime.now(UTC),

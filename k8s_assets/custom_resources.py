@@ -17,6 +17,7 @@ whether the CRDs could be enumerated at all. After the merge, one view per CRD i
 """
 
 
+import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -55,6 +56,8 @@ from k8s_assets.io_manager import TABLE_KEY
 from k8s_assets.kind_assets import ASSET_KINDS, column_schema
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
+log = logging.getLogger(__name__)
+
 CR_LIST_STREAMS = 4
 COVERAGE_PREFIX = CUSTOM_RESOURCE_COVERAGE_PREFIX
 CRDS = KINDS_BY_TABLE["k8s_crds"]
@@ -87,25 +90,42 @@ class CustomResourceType:
 
 
 def crd_type(obj: dict) -> CustomResourceType | None:
-    spec = obj.get("spec") or {}
-    names = spec.get("names") or {}
-    if not spec.get("group") or not names.get("plural") or not names.get("kind"):
+    """The names and versions of a CRD; None when they cannot be read (its instances cannot be listed
+    by names that are not strings)."""
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    names = spec.get("names") if isinstance(spec, dict) else None
+    if not isinstance(names, dict):
         return None
+    group, plural, kind = spec.get("group"), names.get("plural"), names.get("kind")
+    if not (group and isinstance(group, str) and plural and isinstance(plural, str) and kind
+            and isinstance(kind, str)):
+        return None
+    versions = [v for v in catalog.crd_served_versions(obj) if isinstance(v, str)]
+    storage_version = catalog.crd_storage_version(obj)
     return CustomResourceType(
-        group=spec["group"], plural=names["plural"], kind=names["kind"],
+        group=group, plural=plural, kind=kind,
         namespaced=spec.get("scope") != "Cluster",
-        versions=tuple(catalog.crd_served_versions(obj)),
-        storage_version=catalog.crd_storage_version(obj),
+        versions=tuple(versions),
+        storage_version=storage_version if isinstance(storage_version, str) else None,
     )
 
 
 def list_crds(api, page_size: int, timeout: float) -> list[CustomResourceType]:
-    """The cluster's CRDs, keeping only names and versions (never the schemas)."""
+    """The cluster's CRDs, keeping only names and versions (never the schemas). A CRD whose fields
+    cannot be read is skipped (logged once): it is stored by k8s_crds, its instances are not listed."""
     found: list[CustomResourceType] = []
+    unreadable = 0
     with gc_paused():
         for page, _ in iter_pages(api, CRDS, page_size, timeout):
             for item in page.get("items") or ():
-                crd = crd_type(item)
+                try:
+                    crd = crd_type(item)
+                except Exception as e:  # noqa: BLE001 - a CRD of any shape must not stop the others
+                    crd = None
+                    if not unreadable:
+                        log.warning("a CRD's names or versions cannot be read (%s: %s); its instances are "
+                                    "not listed", type(e).__name__, e)
+                    unreadable += 1
                 if crd is not None:
                     found.append(crd)
     return found
@@ -119,6 +139,8 @@ class CrdOutcome:
     count: int
     message: str | None
     columns: dict[str, list] | None = None
+    set_aside: list[dict] | None = None  # objects whose common columns cannot be read (decoding)
+    unreadable_columns: int = 0
 
 
 def _list_one(api, crd: CustomResourceType, version: str | None, cluster_uid: str, context_name: str,
@@ -135,7 +157,8 @@ def _list_one(api, crd: CustomResourceType, version: str | None, cluster_uid: st
         return CrdOutcome(crd, "not_served", version, 0, str(e))
     except ListingError as e:
         return CrdOutcome(crd, "failed", version, 0, str(e))
-    return CrdOutcome(crd, "complete", version, listing.count, None, listing.columns)
+    return CrdOutcome(crd, "complete", version, listing.count, None, listing.columns, listing.set_aside,
+                      listing.unreadable_columns)
 
 
 def list_custom_resources(api, crds: list[CustomResourceType], discovery: Discovery | None, cluster_uid: str,
@@ -209,6 +232,8 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
 
     columns: dict[str, list] = {name: [] for name in frame_columns(kind)}
     outcomes: list[CrdOutcome] = []
+    set_aside: list[dict] = []
+    unreadable_columns = 0
     for number, outcome in enumerate(list_custom_resources(
             api, crds, discovery, cluster_uid, context_name, kubernetes.page_size,
             kubernetes.request_timeout), start=1):
@@ -216,6 +241,8 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
             for name, values in outcome.columns.items():
                 columns[name].extend(values)
             outcome.columns = None
+        set_aside += outcome.set_aside or ()
+        unreadable_columns += outcome.unreadable_columns
         outcomes.append(outcome)
         if number % 500 == 0:
             context.log.info(f"custom resources: {number} of {len(crds)} CRDs listed")
@@ -238,12 +265,13 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
     context.log.info(f"custom resources: {listed} objects of {len(crds)} CRDs in {seconds:.1f}s "
                      f"({by_status}); {len(kept['uid'])} rows kept for CRDs not listed completely")
     return dg.Output(
-        to_frame(kind, columns),
+        to_frame(kind, columns, set_aside),
         output_name=kind.table,
         metadata={
             **common,
             LISTING_STATUS: "complete",
-            LISTED: len(columns["uid"]),
+            LISTED: len(columns["uid"]) + len(set_aside),
+            "unreadable_columns": unreadable_columns,
             "crds": len(crds),
             **{f"crds_{status}": count for status, count in sorted(by_status.items())},
             "kept_rows": len(kept["uid"]),

@@ -16,10 +16,19 @@ What needs the whole object takes today's path (``RowBuilder``: ``orjson`` and t
 kinds with ``redact`` (secrets, configmaps), an object whose bytes hold the NUL escape
 (``replace_nul``), and an object whose projection does not fit (a declared path holding a value
 of an unexpected type: the object is stored all the same, and the kind logs it once).
+
+Every object goes through one guard (``RowBuilder.add`` and ``ProjectedRowBuilder.add_bytes``;
+a ``try`` costs nothing in CPython 3.11 until something raises): an object whose fields break
+an extractor is stored with that column NULL and ``raw`` whole (``unreadable_columns`` counts
+them); an object whose common columns cannot be read (not an object, metadata not an object,
+uid missing or not a string, name not a string, ...) or whose redaction failed is *set aside*
+(``set_aside``: who it was and why, for ``k8s_rejected_objects``), never stored and never lost.
+Each kind logs the first of each once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -52,6 +61,13 @@ class RowBuilder:
         self.nul_replaced = 0
         self._key_only = [self.columns[name].append for name in frame_columns(kind)
                           if name not in _KEY_ONLY_FILLED]
+        # Appended last for every row: its length is the number of complete rows (see _undo_partial_row).
+        self._last_column = self.columns[frame_columns(kind)[-1]]
+        self.unreadable_columns = 0  # objects stored with a column NULL that its extractor could not read
+        self.set_aside: list[dict] = []  # objects not stored: who they were and why (k8s_rejected_objects)
+        self._first_unreadable: str | None = None
+        self._first_set_aside: str | None = None
+        self._prepared: tuple | None = None
 
     def _add_key_only(self, uid: str, version: str, name: str | None, namespace: str | None) -> None:
         c = self.columns
@@ -67,6 +83,16 @@ class RowBuilder:
         self.unchanged += 1
 
     def add(self, item: dict) -> None:
+        """One object, decoded whole. The guard of every object: whatever its fields, it is stored
+        (a column its extractor cannot read is NULL) or set aside, and the rest of its kind goes on."""
+        self._prepared = None  # (item, raw, nul_replaced) once the object is ready to be stored
+        try:
+            self._add_whole(item)
+        except Exception as error:  # noqa: BLE001 - any field of any type: nothing may escape one object
+            self._undo_partial_row()
+            self._add_carefully(item, self._prepared, error)
+
+    def _add_whole(self, item: dict):
         if self.known_versions is not None:
             metadata = item.get("metadata") or {}
             uid, version = metadata.get("uid"), metadata.get("resourceVersion")
@@ -92,24 +118,107 @@ class RowBuilder:
             if nul_replaced:
                 raw = orjson.dumps(item)
                 self.nul_replaced += 1
-        metadata = item["metadata"]
+        self._prepared = (item, raw, nul_replaced)
+        self._append_common(item["metadata"], raw, nul_replaced)
+        for append, extract in self._typed:
+            append(extract(item))
+
+    def _append_common(self, metadata: dict, raw: bytes, nul_replaced: bool) -> None:
+        """The common columns of a prepared object; raises UnreadableObject if they cannot be read."""
+        uid, name, namespace, version, created = (
+            metadata.get("uid"), metadata.get("name"), metadata.get("namespace"), metadata.get("resourceVersion"),
+            metadata.get("creationTimestamp"))
+        # One test of the usual case; the rare object that fails it is told why by common_columns_problem.
+        if not (type(uid) is str and type(name) is str and (namespace is None or type(namespace) is str)
+                and (version is None or type(version) is str) and (created is None or type(created) is str)
+                and len(name) + len(namespace or "") < MAX_NAME_CHARS):
+            raise UnreadableObject(common_columns_problem(metadata, self.kind.namespaced))
         c = self.columns
         c["cluster_uid"].append(self.cluster_uid)
-        c["uid"].append(metadata.get("uid"))
+        c["uid"].append(uid)
         c["context_name"].append(self.context_name)
-        c["name"].append(metadata.get("name"))
+        c["name"].append(name)
         if self.kind.namespaced:
-            c["namespace"].append(metadata.get("namespace"))
+            c["namespace"].append(namespace)
         labels = metadata.get("labels")
         c["labels"].append(orjson.dumps(labels).decode() if labels else None)
         annotations = metadata.get("annotations")
         c["annotations"].append(orjson.dumps(annotations).decode() if annotations else None)
-        c["created_at"].append(metadata.get("creationTimestamp"))
-        c["resource_version"].append(metadata.get("resourceVersion"))
+        c["created_at"].append(created)
+        c["resource_version"].append(version)
         c["raw"].append(raw)
         c["nul_replaced"].append(nul_replaced)
-        for append, extract in self._typed:
-            append(extract(item))
+
+    # -- the slow path of an object that broke the fast one -----------------------------------
+
+    def _undo_partial_row(self) -> None:
+        """Drop what the failed object appended: every column back to the complete rows."""
+        rows = len(self._last_column)
+        for values in self.columns.values():
+            del values[rows:]
+
+    def _add_carefully(self, item: Any, prepared: tuple | None, error: Exception) -> None:
+        """Store the object with each column that can be read (the others NULL), or set it aside."""
+        if isinstance(error, UnreadableObject):
+            self._set_aside(item, str(error))
+            return
+        problem = object_problem(item, self.kind.namespaced)
+        if problem is None and prepared is None:
+            # Redaction or serialization failed: what would be stored may still hold values it
+            # must not, so nothing of it is stored.
+            problem = f"the object could not be prepared for storing ({self._describe(error)})"
+        if problem is not None:
+            self._set_aside(item, problem)
+            return
+        item, raw, nul_replaced = prepared
+        try:
+            self._append_common(item["metadata"], raw, nul_replaced)
+        except UnreadableObject as e:
+            self._undo_partial_row()
+            self._set_aside(item, str(e))
+            return
+        failed = []
+        for column, (append, extract) in zip(self.kind.columns, self._typed):
+            try:
+                value = extract(item)
+            except Exception as e:  # noqa: BLE001 - that column is NULL, the others are kept
+                value = None
+                failed.append(f"{column.name}: {self._describe(e)}")
+            append(value)
+        if not failed:  # every column read this time: stored whole
+            return
+        self.unreadable_columns += 1
+        if self._first_unreadable is None:
+            self._first_unreadable = "; ".join(failed)
+            log.warning("%s: an object has fields its columns cannot read (%s, in %s); such objects are stored "
+                        "with those columns NULL and raw whole", self.kind.resource, self._first_unreadable,
+                        _who(item))
+
+    def _set_aside(self, item: Any, problem: str) -> None:
+        metadata = item.get("metadata") if isinstance(item, dict) else None
+        metadata = metadata if isinstance(metadata, dict) else {}
+        uid = metadata.get("uid")
+        if not (isinstance(uid, str) and uid):
+            # The rejection needs a key of its own: one from the object's content is the same
+            # on the next sync while the object does not change.
+            digest = hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
+            uid = f"unreadable-uid:{digest}"
+        self.set_aside.append({
+            "uid": safe_text(uid), "namespace": safe_text(metadata.get("namespace")),
+            "name": safe_text(metadata.get("name")), "resource_version": safe_text(metadata.get("resourceVersion")),
+            "error": safe_text(f"not stored: {problem}"),
+        })
+        if self._first_set_aside is None:
+            self._first_set_aside = problem
+            log.warning("%s: an object cannot be stored (%s, in %s); such objects are set aside "
+                        "(k8s_rejected_objects) and the rest of the kind is stored", self.kind.resource, problem,
+                        _who(item))
+
+    def _describe(self, error: Exception) -> str:
+        # The message of an error may quote the value it met; a redacted kind's values stay out of it.
+        if self.kind.redact is not None:
+            return type(error).__name__
+        return f"{type(error).__name__}: {error}"[:300]
 
 
 NUL_ESCAPE = b"\\u0000"
@@ -134,6 +243,90 @@ def replace_nul(value):
         pairs = [replace_nul(item) for item in value]
         return [item for item, _ in pairs], any(r for _, r in pairs)
     return value, False
+
+
+class UnreadableObject(ValueError):
+    """An object whose common columns cannot be read: it is set aside, not stored."""
+
+
+# A name and namespace longer than this (in characters; far beyond Kubernetes' 253) would not fit
+# the kind table's (cluster_uid, namespace, name) index, whose entries hold at most 2704 bytes.
+MAX_NAME_CHARS = 600
+
+
+def common_columns_problem(metadata: dict, namespaced: bool) -> str:
+    """Why a metadata object's common columns cannot be stored."""
+    uid, name, namespace, version = (metadata.get("uid"), metadata.get("name"), metadata.get("namespace"),
+                                     metadata.get("resourceVersion"))
+    if not isinstance(uid, str):
+        return "metadata.uid is missing" if uid is None else f"metadata.uid is {_json_type(uid)}, not a string"
+    if not isinstance(name, str):
+        return "metadata.name is missing" if name is None else f"metadata.name is {_json_type(name)}, not a string"
+    if namespace is not None and not isinstance(namespace, str):
+        return f"metadata.namespace is {_json_type(namespace)}, not a string"
+    if version is not None and not isinstance(version, str):
+        return f"metadata.resourceVersion is {_json_type(version)}, not a string"
+    created = metadata.get("creationTimestamp")
+    if created is not None and not isinstance(created, str):
+        return f"metadata.creationTimestamp is {_json_type(created)}, not a string"
+    if len(name) + len(namespace or "") >= MAX_NAME_CHARS:
+        return f"metadata.name and namespace are {len(name) + len(namespace or '')} characters long"
+    return "its common columns cannot be read"
+
+
+def object_problem(item: Any, namespaced: bool) -> str | None:
+    """Why an object cannot be stored at all, or None when its common columns can be read."""
+    if not isinstance(item, dict):
+        return f"the object is {_json_type(item)}, not an object"
+    metadata = item.get("metadata")
+    if not isinstance(metadata, dict):
+        return f"metadata is {_json_type(metadata)}, not an object"
+    uid, name, namespace, version = (metadata.get("uid"), metadata.get("name"), metadata.get("namespace"),
+                                     metadata.get("resourceVersion"))
+    created = metadata.get("creationTimestamp")
+    if (isinstance(uid, str) and isinstance(name, str) and (namespace is None or isinstance(namespace, str))
+            and (version is None or isinstance(version, str)) and (created is None or isinstance(created, str))
+            and len(name) + len(namespace or "") < MAX_NAME_CHARS):
+        return None
+    return common_columns_problem(metadata, namespaced)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+def safe_text(value: Any, limit: int = 500) -> str | None:
+    """A value as text k8s_rejected_objects can hold: no NUL, bounded (a key may be 200 KB long)."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    if len(text) > limit:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        text = f"{text[:limit - 40]}... ({len(text)} characters, sha256 {digest})"
+    return text.replace("\x00", NUL_REPLACEMENT)
+
+
+def _keys_of(item: bytes) -> Any:
+    """What can be read of an item's keys when it cannot be decoded whole (for its rejection)."""
+    try:
+        keyed = msgspec.json.decode(item, type=_KeyedItem)
+    except msgspec.DecodeError:
+        return {"unreadable": item[:200].decode("utf-8", "replace")}
+    keys = keyed.metadata or _ItemKeys()
+    return {"metadata": {"uid": keys.uid, "name": keys.name, "namespace": keys.namespace,
+                         "resourceVersion": keys.resourceVersion}}
+
+
+def _who(item: Any) -> str:
+    """namespace/name of an object for a log line, as far as it can be read."""
+    metadata = item.get("metadata") if isinstance(item, dict) else None
+    if not isinstance(metadata, dict):
+        return "an object without readable metadata"
+    return "/".join(safe_text(v, 100) for v in (metadata.get("namespace"), metadata.get("name")) if v is not None) \
+        or "an object without a name"
 
 
 # Columns a key-only row (an object already stored at the listed version) carries.
@@ -461,19 +654,35 @@ class ProjectedRowBuilder(RowBuilder):
         self.unchanged += count
 
     def add_bytes(self, item: bytes, may_hold_nul: bool = True) -> None:
-        """One list item, as the bytes it came as."""
+        """One list item, as the bytes it came as. The guard of the projected path: an object that
+        breaks it is decoded whole and goes through ``add``, which stores it or sets it aside."""
+        try:
+            self._add_projected(item, may_hold_nul)
+        except Exception:  # noqa: BLE001 - any field of any type: nothing may escape one object
+            self._undo_partial_row()
+            self._add_whole_bytes(item)
+
+    def _add_whole_bytes(self, item: bytes) -> None:
+        try:
+            obj = orjson.loads(item)
+        except orjson.JSONDecodeError as e:  # JSON msgspec read but orjson does not (a number out of range)
+            self._set_aside(_keys_of(item), f"the object cannot be decoded: {e}")
+            return
+        self.add(obj)
+
+    def _add_projected(self, item: bytes, may_hold_nul: bool) -> None:
         if self._whole_objects or (may_hold_nul and NUL_ESCAPE in item):
-            self.add(orjson.loads(item))
+            self._add_whole_bytes(item)
             return
         try:
             obj = self._projection.decode(item)
         except msgspec.ValidationError as e:
             self._misfit(obj_error=e)
-            self.add(orjson.loads(item))
+            self._add_whole_bytes(item)
             return
         metadata = obj.get("metadata")
         if metadata is None:
-            self.add(orjson.loads(item))  # whatever today's path makes of an object without metadata
+            self._add_whole_bytes(item)  # whatever today's path makes of an object without metadata
             return
         uid, version = metadata.get("uid"), metadata.get("resourceVersion")
         if self.known_versions is not None and version is not None and self.known_versions.get(uid) == version:
@@ -487,18 +696,24 @@ class ProjectedRowBuilder(RowBuilder):
         if "kind" not in obj:
             obj["kind"] = self.kind.kind
             head = self._head if head else self._kind_head
+        name_, namespace, created = metadata.get("name"), metadata.get("namespace"), metadata.get("creationTimestamp")
+        # The test of _append_common: an object that fails it is told why (and set aside) by ``add``.
+        if not (type(uid) is str and type(name_) is str and (namespace is None or type(namespace) is str)
+                and (version is None or type(version) is str) and (created is None or type(created) is str)
+                and len(name_) + len(namespace or "") < MAX_NAME_CHARS):
+            raise UnreadableObject("common columns")
         raw = stored_bytes(item, managed_fields, head)
         (cluster_uid, uid_, context_name, name, labels_, annotations_, created_at, resource_version, raw_,
          nul_replaced) = self._common
         cluster_uid(self.cluster_uid)
         uid_(uid)
         context_name(self.context_name)
-        name(metadata.get("name"))
+        name(name_)
         if self._namespace is not None:
-            self._namespace(metadata.get("namespace"))
+            self._namespace(namespace)
         labels_(_json_text(metadata.get("labels")))
         annotations_(_json_text(metadata.get("annotations")))
-        created_at(metadata.get("creationTimestamp"))
+        created_at(created)
         resource_version(version)
         raw_(raw)
         nul_replaced(False)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -233,6 +233,8 @@ class Listing:
     seconds: float
     unchanged: int = 0  # key-only rows: listed at the version known_versions gave
     nul_replaced: int = 0  # objects stored with U+FFFD for the NUL characters PostgreSQL cannot hold
+    unreadable_columns: int = 0  # objects stored with a column NULL that its extractor could not read
+    set_aside: list[dict] = field(default_factory=list)  # objects not stored: who and why (decoding)
 
 
 ProgressLog = Callable[[str], None]
@@ -389,14 +391,39 @@ def list_kind(api: k8s_client.ApiClient, kind: Kind, cluster_uid: str, context_n
             progress(f"{kind.resource}: continue token expired on page {pages + 1}; restarting the list")
             continue
         return Listing(rows.columns, count, pages, resource_version, restart, time.monotonic() - started,
-                       unchanged=rows.unchanged, nul_replaced=rows.nul_replaced)
+                       unchanged=rows.unchanged, nul_replaced=rows.nul_replaced,
+                       unreadable_columns=rows.unreadable_columns, set_aside=rows.set_aside)
     raise AssertionError("unreachable")
 
 
-def to_frame(kind: Kind, columns: dict[str, list]) -> pd.DataFrame:
+# Where a frame carries the listed objects that are not among its rows (``decoding``: set aside
+# because their common columns cannot be read); the merge records them in k8s_rejected_objects.
+SET_ASIDE = "k8s_assets/set_aside"
+
+
+class SetAsideObjects(tuple):
+    """The set-aside objects of a frame (dicts: uid, namespace, name, resource_version, error).
+
+    Held in ``DataFrame.attrs``, which pandas deep-copies into every frame and series derived
+    from it; the records are never changed, so a copy is this same tuple.
+    """
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def to_frame(kind: Kind, columns: dict[str, list], set_aside: list[dict] | tuple = ()) -> pd.DataFrame:
     """Object dtype throughout: missing integers stay None, not NaN, all the way into COPY."""
-    return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()},
-                        columns=list(frame_columns(kind)))
+    frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()},
+                         columns=list(frame_columns(kind)))
+    if set_aside:
+        frame.attrs[SET_ASIDE] = SetAsideObjects(set_aside)
+    return frame
+
+
+def set_aside_of(frame: pd.DataFrame) -> list[dict]:
+    """The listed objects a frame does not hold as rows (see ``to_frame``)."""
+    return list(frame.attrs.get(SET_ASIDE, ()))
 
 
 def empty_frame(kind: Kind) -> pd.DataFrame:

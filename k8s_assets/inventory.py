@@ -25,8 +25,9 @@ The IO manager (io_manager.py) and the assets call these functions; neither hold
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -37,7 +38,8 @@ from psycopg.pq import Format
 
 from k8s_assets.catalog import Kind
 from k8s_assets.database import sql_template, sql_text
-from k8s_assets.extraction import frame_columns
+from k8s_assets.decoding import safe_text
+from k8s_assets.extraction import frame_columns, set_aside_of
 from k8s_assets.resources import PostgresResource
 
 CLUSTERS_TABLE = "k8s_clusters"
@@ -73,11 +75,17 @@ class Utf8TextDumper(Dumper):
 
 # Errors about the values of one row: that object is set aside and the rest of the kind is
 # written. Anything else (a missing cluster row, a lost connection) fails the whole merge.
-REFUSED_ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.NotNullViolation, psycopg.errors.CheckViolation)
+# ProgramLimitExceeded: a value too large for an index entry (a 200 KB node name) refuses its row.
+REFUSED_ROW_ERRORS = (psycopg.errors.DataError, psycopg.errors.NotNullViolation, psycopg.errors.CheckViolation,
+                      psycopg.errors.ProgramLimitExceeded)
 # More refused objects than this is no longer a few hostile objects but a systematic problem
 # (a bug, a schema out of date): fail the merge and say so instead of setting the kind aside.
 MAX_REJECTED = 100
 MAX_EXAMPLES = 5
+# Merge metadata: rows stored with a typed column NULL because its value did not fit the column's
+# SQL type (copy_frame), and the first such column and why (logged, then dropped from the metadata).
+UNFIT_COLUMNS = "unfit_columns"
+FIRST_UNFIT = "first_unfit_column"
 
 
 class RefusedRows(ValueError):
@@ -90,12 +98,27 @@ class Rejection:
     error: str
 
 
-def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str]) -> list[Rejection]:
+@dataclass
+class Copied:
+    """What copy_frame did with a frame's rows beyond writing them."""
+
+    rejected: list[Rejection] = field(default_factory=list)
+    # Positions of rows written with typed columns NULL whose values did not fit their SQL type.
+    nulled: list[int] = field(default_factory=list)
+    first_nulled: str | None = None  # "column: why", of the first such row
+
+
+def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str],
+               typed: Mapping[str, str] | None = None) -> Copied:
     """COPY a frame's rows into ``target``; rows the database refuses are set aside and returned.
 
-    The whole frame goes in one COPY. Only if PostgreSQL refuses a value is the frame split in
-    halves, each COPY under its own savepoint, down to the refused rows: one bad object costs
-    about two more passes over its kind, and never blocks the others.
+    The whole frame goes in one COPY. Only if that fails is the frame looked at row by row: a
+    value of a ``typed`` column (name -> SQL type: the kind's own columns, never the common ones)
+    whose Python type does not fit the column (an object where a string belongs, "five" where an
+    integer does) becomes NULL, and the frame is split in halves, each COPY under its own
+    savepoint, down to the rows the database still refuses (a value of the right type out of its
+    column's range: set aside, as documented). One bad object costs about two more passes over
+    its kind, and never blocks the others.
     """
     # Only this cursor's COPY takes bytes as text; psycopg still escapes them for COPY.
     cur.adapters.register_dumper(bytes, Utf8TextDumper)
@@ -108,33 +131,103 @@ def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str]) ->
     try:
         with cur.connection.transaction():
             _copy_rows(cur, statement, rows)
-        return []
+        return Copied()
     except REFUSED_ROW_ERRORS:
         pass
-    rows = list(zip(*(column_values(frame[c]) for c in columns)))
-    rejected: list[Rejection] = []
+    except psycopg.ProgrammingError as e:
+        if not unsendable(e):
+            raise
+    copied = Copied()
+    rows = [list(row) for row in zip(*(column_values(frame[c]) for c in columns))]
+    fits = [(index, name, _FITS.get(sql_type, _fits_nothing)) for index, name in enumerate(columns)
+            if (sql_type := (typed or {}).get(name)) is not None]
+    for position, row in enumerate(rows):
+        unfit = [f"{name}: {_json_kind(row[index])} does not fit {typed[name]}" for index, name, fit in fits
+                 if row[index] is not None and not fit(row[index])]
+        if unfit:
+            for index, name, fit in fits:
+                if row[index] is not None and not fit(row[index]):
+                    row[index] = None
+            _note_nulled(copied, position, "; ".join(unfit))
     pending = [(0, len(rows))]
     while pending:
         start, stop = pending.pop()
         try:
             with cur.connection.transaction():
                 _copy_rows(cur, statement, rows[start:stop])
-        except REFUSED_ROW_ERRORS as e:
+        except (*REFUSED_ROW_ERRORS, psycopg.ProgrammingError) as e:
+            if isinstance(e, psycopg.ProgrammingError) and not unsendable(e):
+                raise
             if stop - start > 1:
                 middle = (start + stop) // 2
                 pending += [(middle, stop), (start, middle)]
                 continue
-            rejected.append(Rejection(start, refusal(e)))
-            if len(rejected) > MAX_REJECTED:
+            copied.rejected.append(Rejection(start, refusal(e)))
+            if len(copied.rejected) > MAX_REJECTED:
                 raise RefusedRows(f"{target}: the database refused more than {MAX_REJECTED} rows; the first: "
-                                   f"{rejected[0].error}") from e
-    return rejected
+                                   f"{copied.rejected[0].error}") from e
+    copied.nulled = sorted(set(copied.nulled) - {r.position for r in copied.rejected})
+    return copied
 
 
 def _copy_rows(cur, statement: sql.Composed, rows) -> None:
     with cur.copy(statement) as copy:
         for row in rows:
             copy.write_row(row)
+
+
+def unsendable(error: psycopg.ProgrammingError) -> bool:
+    """Whether psycopg found no way to send a value (an object where text belongs): that row is
+    refused like one the database refuses. Any other error of this class fails the merge."""
+    return "cannot adapt" in str(error) or "cannot dump" in str(error)
+
+
+def _note_nulled(copied: Copied, position: int, why: str) -> None:
+    copied.nulled.append(position)
+    if copied.first_nulled is None:
+        copied.first_nulled = why[:500].replace("\x00", "\ufffd")
+
+
+def _fits_text_array(value: Any) -> bool:
+    return isinstance(value, list) and all(v is None or type(v) is str for v in value)
+
+
+def _fits_integer(value: Any) -> bool:
+    # Any size: an integer out of the column's range is the database's to refuse (the object is
+    # then set aside, as a value out of range always was).
+    return type(value) is int
+
+
+def _fits_number(value: Any) -> bool:
+    if type(value) is int:
+        return True
+    if isinstance(value, (float, Decimal)):
+        return value.is_finite()
+    return False
+
+
+def _fits_nothing(value: Any) -> bool:
+    return False
+
+
+# What a Python value must be to be written to a typed column of each SQL type the catalog uses
+# (decoding gives JSON values: text columns take strings, never an object's or a list's text).
+_FITS: dict[str, Callable[[Any], bool]] = {
+    "text": lambda value: type(value) is str,
+    "jsonb": lambda value: type(value) is str,  # as_json's text
+    "timestamptz": lambda value: type(value) is str,
+    "uuid": lambda value: type(value) is str,
+    "boolean": lambda value: type(value) is bool,
+    "integer": _fits_integer,
+    "bigint": _fits_integer,
+    "numeric": _fits_number,
+    "text[]": _fits_text_array,
+}
+
+
+def _json_kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, (int, float, Decimal)) else type(value).__name__)
 
 
 def refusal(error: psycopg.Error) -> str:
@@ -203,9 +296,27 @@ def rejected_objects(frame: pd.DataFrame, refused: list[Rejection]) -> list[dict
     rows = []
     for rejection in refused:
         row = frame.iloc[rejection.position]
-        rows.append({"uid": str(row["uid"]), "namespace": row.get("namespace"), "name": row["name"],
-                     "resource_version": row["resource_version"], "error": rejection.error})
+        # Bounded: k8s_rejected_objects' key cannot hold a 200 KB uid, nor text a NUL.
+        rows.append({"uid": safe_text(str(row["uid"])), "namespace": safe_text(row.get("namespace")),
+                     "name": safe_text(row["name"]), "resource_version": safe_text(row["resource_version"]),
+                     "error": safe_text(rejection.error)})
     return rows
+
+
+def distinct_rejection_keys(rejected: list[dict]) -> list[dict]:
+    """The rejections with a uid each of its own: two refused objects may share a malformed uid (or
+    none), and each must keep its row in k8s_rejected_objects for the listing's count to balance."""
+    seen: set[str] = set()
+    distinct = []
+    for rejection in rejected:
+        uid = rejection["uid"]
+        number = 1
+        while uid in seen:
+            number += 1
+            uid = f"{rejection['uid']} (#{number})"
+        seen.add(uid)
+        distinct.append(rejection if uid == rejection["uid"] else {**rejection, "uid": uid})
+    return distinct
 
 
 def record_rejections(cur, kind: Kind, cluster_uid: str, context_name: str, rejected: list[dict]) -> None:
@@ -274,15 +385,20 @@ def merge_kind(postgres: PostgresResource, kind: Kind, frame: pd.DataFrame, list
     ``keep_history=False`` exists for the benchmark that measures what versions cost.
     """
     status = listing.get(LISTING_STATUS, "complete")
-    if status == "complete" and listing.get(LISTED, len(frame)) != len(frame):
-        raise ValueError(f"{kind.table}: the frame holds {len(frame)} rows but the listing returned "
-                         f"{listing[LISTED]}; refusing to merge (it would delete rows)")
+    # Listed objects that are not rows (their common columns could not be read): recorded as rejected.
+    set_aside = set_aside_of(frame)
+    listed = len(frame) + len(set_aside)
+    if status == "complete" and listing.get(LISTED, listed) != listed:
+        raise ValueError(f"{kind.table}: the frame holds {len(frame)} rows and {len(set_aside)} objects set "
+                         f"aside but the listing returned {listing[LISTED]}; refusing to merge (it would delete rows)")
+    if len(set_aside) > MAX_REJECTED:
+        raise RefusedRows(f"{kind.table}: more than {MAX_REJECTED} objects cannot be read (a systematic problem, "
+                          f"not a few odd objects); the first: {set_aside[0]['error']}")
     cluster_uid = listing.get(CLUSTER_UID) or (str(frame["cluster_uid"].iloc[0]) if len(frame) else None)
     if cluster_uid is None:
         raise ValueError(f"{kind.table}: no cluster_uid in the frame or the output metadata")
     context_name = (frame["context_name"].iloc[0] if len(frame) else listing.get("context_name")) or ""
-    listed = len(frame)
-    counts = {"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 0}
+    counts = {"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 0, UNFIT_COLUMNS: 0, FIRST_UNFIT: None}
     versions = {"versions_opened": 0, "versions_closed": 0, "versions_moved_forward": 0}
     rejected: list[dict] = []
     table = sql.Identifier(kind.table)
@@ -294,8 +410,9 @@ def merge_kind(postgres: PostgresResource, kind: Kind, frame: pd.DataFrame, list
             cur = conn.cursor()
             cur.execute(sql_text("merge/lock.sql"), {"table": kind.table, "cluster_uid": cluster_uid})
             if status == "complete":
-                counts, versions, refused = _merge_complete(cur, kind, table, history, frame, cluster_uid)
-                rejected = rejected_objects(frame, refused)
+                counts, versions, refused = _merge_complete(cur, kind, table, history, frame, cluster_uid,
+                                                            set_aside)
+                rejected = distinct_rejection_keys(set_aside + rejected_objects(frame, refused))
                 record_rejections(cur, kind, cluster_uid, context_name, rejected)
             previous = record_coverage(cur, kind, cluster_uid, context_name, status,
                                        listed if status == "complete" else None,
@@ -316,9 +433,10 @@ def merge_kind(postgres: PostgresResource, kind: Kind, frame: pd.DataFrame, list
 
 
 def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identifier | None, frame: pd.DataFrame,
-                    cluster_uid: str) -> tuple[dict, dict, list[Rejection]]:
+                    cluster_uid: str, set_aside: list[dict] = ()) -> tuple[dict, dict, list[Rejection]]:
     """Counts of the merge and of the versions, and the rows (positions in ``frame``) the database refused."""
     columns = frame_columns(kind)
+    typed = {c.name: c.sql_type for c in kind.columns}
     stored_columns = (*columns, "synced_at")
     column_list = sql.SQL(", ").join(map(sql.Identifier, stored_columns))
     staged_list = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in stored_columns)
@@ -332,18 +450,27 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
             # Key-only rows came from versions read before this lock; the rows are gone now.
             raise ValueError(f"{kind.table}: the listing relied on stored versions, but the cluster has no "
                              "rows any more (deleted concurrently); list again")
-        refused = copy_frame(cur, kind.table, frame, columns)
+        copied = copy_frame(cur, kind.table, frame, columns, typed)
+        refused, nulled = copied.rejected, copied.nulled
         if history is not None:
             versions["versions_opened"] = cur.execute(
                 sql_template("history/open_first_sync.sql", table=table, history=history, columns=column_list),
                 {"cluster_uid": cluster_uid}).rowcount
-        return ({"inserted": listed - len(refused), "updated": 0, "deleted": 0, "unchanged": 0}, versions,
-                refused)
+        return ({"inserted": listed - len(refused), "updated": 0, "deleted": 0, "unchanged": 0,
+                 UNFIT_COLUMNS: len(nulled), FIRST_UNFIT: copied.first_nulled}, versions, refused)
 
     cur.execute(sql_text("merge/create_stage_keys.sql"))
     # A refused key (a malformed uid) leaves its object out of the listing's keys; no stored
     # row can have that uid, so nothing is deleted for it.
-    refused = copy_frame(cur, "k8s_stage_keys", frame, ("uid", "resource_version"))
+    refused = copy_frame(cur, "k8s_stage_keys", frame, ("uid", "resource_version")).rejected
+    nulled: list[int] = []
+    first_nulled = None
+    if set_aside:
+        # An object set aside keeps its key staged, so a stored older version of it stays (as a
+        # refused row's does); a key the database refuses (a malformed uid) matches no stored row.
+        copy_frame(cur, "k8s_stage_keys", pd.DataFrame(
+            [(r["uid"], r["resource_version"]) for r in set_aside if r["resource_version"] is not None],
+            columns=["uid", "resource_version"], dtype=object), ("uid", "resource_version"))
     changed = {str(uid) for (uid,) in cur.execute(sql_template("merge/changed_uids.sql", table=table),
                                                    {"cluster_uid": cluster_uid})}
     inserted = updated = 0
@@ -359,8 +486,9 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
         cur.execute(sql_template("merge/create_stage_rows.sql", table=table))
         sent = frame[send]
         # A refused row keeps its key staged, so a stored older version of it stays.
-        refused += [Rejection(int(frame.index.get_loc(sent.index[r.position])), r.error)
-                    for r in copy_frame(cur, "k8s_stage_rows", sent, columns)]
+        copied = copy_frame(cur, "k8s_stage_rows", sent, columns, typed)
+        refused += [Rejection(int(frame.index.get_loc(sent.index[r.position])), r.error) for r in copied.rejected]
+        nulled, first_nulled = copied.nulled, copied.first_nulled
         if history is not None:
             # Before the upsert: the stored rows are still the previous versions here.
             versions = _write_versions(cur, kind, table, history, column_list, staged_list, cluster_uid)
@@ -379,7 +507,8 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
         deleted = cur.execute(sql_template("merge/delete_stale.sql", table=table),
                               {"cluster_uid": cluster_uid}).rowcount
     counts = {"inserted": inserted, "updated": updated, "deleted": deleted,
-              "unchanged": listed - inserted - updated - len(refused)}
+              "unchanged": listed - inserted - updated - len(refused), UNFIT_COLUMNS: len(nulled),
+              FIRST_UNFIT: first_nulled}
     if stale_hints:
         counts["left_to_other_writer"] = stale_hints
     return counts, versions, refused

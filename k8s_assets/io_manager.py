@@ -16,12 +16,14 @@ from k8s_assets.failures import fail_fast_unless_transient
 from k8s_assets.inventory import (  # noqa: F401  (re-exported: the assets' and tests' names for these)
     CLUSTER_UID,
     CLUSTERS_TABLE,
+    FIRST_UNFIT,
     LISTED,
     LISTING_MESSAGE,
     LISTING_STATUS,
     MAX_EXAMPLES,
     MAX_REJECTED,
     RESOURCE_VERSION,
+    UNFIT_COLUMNS,
     RefusedRows,
     load_rows,
     merge_kind,
@@ -53,10 +55,16 @@ class PostgresMergeIOManager(dg.ConfigurableIOManager):
             else:
                 listing = {k: plain(v) for k, v in (context.output_metadata or {}).items()}
                 metadata = self.merge(KINDS_BY_TABLE[table], obj, listing)
+        first_unfit = metadata.pop(FIRST_UNFIT, None)
+        if first_unfit:
+            context.log.warning(f"{table}: {metadata.get(UNFIT_COLUMNS)} objects have a value that does not fit its "
+                                f"column's type (the first: {first_unfit}); they are stored with that column NULL "
+                                "and raw whole")
         rejected = metadata.pop("rejected_objects", None)
         if rejected:
-            context.log.warning(f"{table}: the database refused {len(rejected)} objects; they were set aside "
-                                "(k8s_rejected_objects) and the rest merged:\n"
+            context.log.warning(f"{table}: {len(rejected)} objects could not be stored (their fields cannot be read, "
+                                "or the database refused them); they were set aside (k8s_rejected_objects) and "
+                                "the rest merged:\n"
                                 + "\n".join(f"  {r['namespace'] or ''}/{r['name']} ({r['uid']}): {r['error']}"
                                             for r in rejected[:MAX_EXAMPLES]))
             metadata["rejected_examples"] = dg.MetadataValue.md(rejection_table(rejected[:MAX_EXAMPLES]))

@@ -141,7 +141,7 @@ def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster_uid: str,
     context.log.info(f"{kind.resource}: listed {listing.count} objects in {listing.pages} pages "
                      f"in {listing.seconds:.1f}s")
     return dg.Output(
-        to_frame(kind, listing.columns),
+        to_frame(kind, listing.columns, listing.set_aside),
         output_name=kind.table,
         metadata={
             **common,
@@ -151,6 +151,9 @@ def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster_uid: str,
             "pages": listing.pages,
             "list_restarts": listing.restarts,
             "nul_replaced": listing.nul_replaced,
+            # Objects stored with a column NULL its extractor could not read (decoding's guard);
+            # objects that could not be stored at all are among the merge's "rejected".
+            "unreadable_columns": listing.unreadable_columns,
             RESOURCE_VERSION: listing.resource_version or "",
             "list_seconds": round(listing.seconds, 3),
         },

@@ -202,7 +202,8 @@ def test_a_field_of_an_unexpected_type_at_a_declared_path_falls_back_and_is_stor
 
 
 def test_a_key_of_an_unexpected_type_reads_the_page_whole():
-    """A numeric name fails the page's key decode; the page is then read item by item, as before."""
+    """A numeric name fails the page's key decode; the page is then read item by item, as before,
+    and the object whose name is not a string is set aside by both paths alike."""
     odd = pod("odd")
     odd["metadata"]["name"] = 12
     body = page_of(pod("a"), odd)
@@ -210,7 +211,10 @@ def test_a_key_of_an_unexpected_type_reads_the_page_whole():
     expected = whole_object_rows(PODS, [body], known)
     got = projected_rows(PODS, [body], known)
     assert_same_rows(PODS, expected, got)
-    assert got.columns["name"] == ["a", 12] and got.unchanged == 1
+    assert got.columns["name"] == ["a"] and got.unchanged == 1
+    assert got.set_aside == expected.set_aside
+    assert [(r["name"], r["error"]) for r in got.set_aside] == [
+        ("12", "not stored: metadata.name is a number, not a string")]
 
 
 def test_redacted_kinds_take_the_whole_object_and_never_keep_a_value():

@@ -26,19 +26,24 @@ pods AS (
     JOIN k8s_pods p ON p.cluster_uid = w.cluster_uid AND p.uid = w.pod_uid
     WHERE w.cluster_uid = %(cluster_uid)s
 ),
+-- A stored object may hold anything where its containers belong (decoding stores objects whose
+-- fields have unexpected types, raw whole): only arrays of objects with a string name and image
+-- are read, and only names a primary key entry can hold (a real image reference is far shorter).
 containers AS (
     SELECT s.*, c.container_type, c.value ->> 'name' AS container, c.value ->> 'image' AS image
     FROM (SELECT *, 1 AS pods, false AS in_template FROM pods
           UNION ALL
           SELECT *, 0, true FROM templates) s
     CROSS JOIN LATERAL (
-        SELECT 'init' AS container_type, value FROM jsonb_array_elements(coalesce(s.spec -> 'initContainers', '[]'))
+        SELECT 'init' AS container_type, value FROM jsonb_array_elements(k8s_assets_jsonb_array(s.spec -> 'initContainers'))
         UNION ALL
-        SELECT 'container', value FROM jsonb_array_elements(coalesce(s.spec -> 'containers', '[]'))
+        SELECT 'container', value FROM jsonb_array_elements(k8s_assets_jsonb_array(s.spec -> 'containers'))
         UNION ALL
-        SELECT 'ephemeral', value FROM jsonb_array_elements(coalesce(s.spec -> 'ephemeralContainers', '[]'))
+        SELECT 'ephemeral', value FROM jsonb_array_elements(k8s_assets_jsonb_array(s.spec -> 'ephemeralContainers'))
     ) c
-    WHERE c.value ->> 'image' IS NOT NULL
+    WHERE jsonb_typeof(c.value -> 'image') = 'string' AND jsonb_typeof(c.value -> 'name') = 'string'
+      AND octet_length(c.value ->> 'image') <= 1000 AND octet_length(c.value ->> 'name') <= 1000
+      AND octet_length(s.name) <= 1000
 ),
 grouped AS (
     SELECT cluster_uid, min(context_name) AS context_name, namespace, kind, name, (array_agg(uid))[1] AS uid,
