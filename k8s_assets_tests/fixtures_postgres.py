@@ -63,7 +63,8 @@ def drop_database(url: str) -> None:
     name = urlsplit(url).path.lstrip("/")
     server_url = _with_database(url, "postgres")
     with psycopg.connect(server_url, autocommit=True) as conn:
-        holders = conn.execute(_HOLDERS + " AND datname = %s", (name,)).fetchall()
+        # A backend ends a moment after its client closed the connection: wait for that, no longer.
+        holders = _wait_for_backends_to_end(lambda: conn.execute(_HOLDERS + " AND datname = %s", (name,)).fetchall())
         if holders:
             pytest.fail(f"connections left open on the test's database {name}:\n" + _describe(holders))
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
@@ -91,6 +92,14 @@ _HOLDERS = ("SELECT pid, datname, application_name, backend_start, state, left(q
             "FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
 
 
+def _wait_for_backends_to_end(left):
+    """``left()`` (the backends that should be gone) once it is empty, or as it is after LINGER_SECONDS."""
+    deadline = time.monotonic() + LINGER_SECONDS
+    while (backends := left()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return backends
+
+
 def _backends(server_url: str) -> dict[int, tuple]:
     with psycopg.connect(server_url, autocommit=True) as conn:
         return {row[0]: row for row in conn.execute(_HOLDERS)}
@@ -107,12 +116,8 @@ def no_connections_left_behind(request):
     before = {name: set(_backends(url)) for name, url in SHARED_SERVERS.items()}
     yield
     for name, url in list(SHARED_SERVERS.items()):
-        deadline = time.monotonic() + LINGER_SECONDS
-        while True:
-            left = {pid: row for pid, row in _backends(url).items() if pid not in before.get(name, set())}
-            if not left or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        left = _wait_for_backends_to_end(
+            lambda: {pid: row for pid, row in _backends(url).items() if pid not in before.get(name, set())})
         if left:
             pytest.fail(f"{request.module.__name__} left {len(left)} connection(s) open on the {name} server:\n"
                         + _describe(sorted(left.values(), key=lambda r: r[3])))
