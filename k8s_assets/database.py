@@ -92,11 +92,19 @@ class DatabaseUnreachable(psycopg.OperationalError):
     """
 
 
+# What our connections say they are in pg_stat_activity, unless the URL or PGAPPNAME names them.
+APPLICATION_NAME = "k8s-assets"
+
+
 def connect_options(url: str) -> dict:
-    """``connect_timeout`` for psycopg, unless the URL or the environment sets one."""
-    if "connect_timeout" in conninfo.conninfo_to_dict(url) or os.environ.get("PGCONNECT_TIMEOUT"):
-        return {}
-    return {"connect_timeout": CONNECT_TIMEOUT}
+    """``connect_timeout`` and ``application_name`` for psycopg, unless the URL or the environment sets them."""
+    given = conninfo.conninfo_to_dict(url)
+    options = {}
+    if "connect_timeout" not in given and not os.environ.get("PGCONNECT_TIMEOUT"):
+        options["connect_timeout"] = CONNECT_TIMEOUT
+    if "application_name" not in given and not os.environ.get("PGAPPNAME"):
+        options["application_name"] = APPLICATION_NAME
+    return options
 
 
 def describe_server(url: str) -> str:

@@ -299,3 +299,14 @@ def test_many_refused_objects_fail_the_merge_and_change_nothing(io_manager, clus
     with pytest.raises(RefusedRows, match="refused more than"):
         io_manager.merge(PODS, bad, complete(bad))
     assert rows(database_url) == before and rejections(database_url) == []
+
+
+def test_our_connections_say_who_they_are(database_url):
+    """pg_stat_activity tells k8s-assets' connections (and one left open) from everyone else's."""
+    from k8s_assets import database
+
+    with database.connect(database_url) as conn:
+        assert conn.execute("SELECT current_setting('application_name')").fetchone() == (database.APPLICATION_NAME,)
+    with database.connect(database_url + "&application_name=mine" if "?" in database_url
+                          else database_url + "?application_name=mine") as conn:
+        assert conn.execute("SELECT current_setting('application_name')").fetchone() == ("mine",)
