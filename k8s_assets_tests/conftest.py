@@ -18,18 +18,6 @@ def pytest_configure(config):
         config._k8s_assets_own_basetemp = Path(config.option.basetemp)
 
 
-# With pytest-xdist (pyproject.toml's addopts), a module's tests run on one worker, so its
-# module-scoped servers start once; modules listed here share a worker with each other because
-# they share costly session fixtures (the wheel's venv and pipx installs take minutes).
-SHARED_WORKER = {"test_packaging": "installs", "test_deploy": "installs"}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1]
-        item.add_marker(pytest.mark.xdist_group(SHARED_WORKER.get(module, module)))
-
-
 @pytest.hookimpl(trylast=True)  # after the session's fixtures (servers in it) are torn down
 def pytest_sessionfinish(session, exitstatus):
     own = getattr(session.config, "_k8s_assets_own_basetemp", None)

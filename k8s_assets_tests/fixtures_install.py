@@ -3,7 +3,8 @@
 The wheel is built from this working tree; it is installed twice, at the same time, as users
 install it: with pip into a fresh venv the way deploy/Dockerfile installs the image (the wheel
 with its extras, then ``pip check``), and with ``pipx install WHEEL``. ``test_packaging`` and
-``test_deploy`` both use these installs (one venv serves both: the two installs cost minutes).
+``test_deploy`` both use these installs (one venv serves both: each install costs minutes; with
+pytest-xdist, each worker that runs one of the two modules makes them once).
 They need the package index (the pip cache makes them quicker): without it the tests are
 skipped locally and fail in CI.
 """
