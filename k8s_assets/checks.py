@@ -47,7 +47,7 @@ import psycopg
 from psycopg import sql
 
 from k8s_assets import coverage_checks
-from k8s_assets.catalog import Kind
+from k8s_assets.catalog.types import Kind
 from k8s_assets.database import sql_template, sql_text
 from k8s_assets.inventory import CLUSTER_UID, CLUSTERS_TABLE, LISTED, LISTING_STATUS
 from k8s_assets.resources import PostgresResource

@@ -33,7 +33,8 @@ import dagster as dg
 import pandas as pd
 
 from k8s_assets import checks, coverage_checks
-from k8s_assets.catalog import CUSTOM_RESOURCES, Kind
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES
+from k8s_assets.catalog.types import Kind
 from k8s_assets.custom_resources import CRDS, custom_resources_spec, sync_custom_resources
 from k8s_assets.failures import fail_fast_unless_transient
 from k8s_assets.images import IMAGES_TABLE, SOURCE_TABLES, derive_images, images_spec

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from k8s_assets import catalog, credentials
+from k8s_assets.catalog.types import Kind
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 DEFAULT_HISTORY_DAYS = 30
@@ -40,7 +41,7 @@ class Settings:
     kubeconfig: tuple[Path, ...]
     database_url: str | None
     context_patterns: tuple[str, ...]
-    kinds: tuple[catalog.Kind, ...]
+    kinds: tuple[Kind, ...]
     home: Path  # where the embedded Postgres keeps its data when no database URL is given
     page_size: int
     request_timeout: float

@@ -27,8 +27,9 @@ import dagster as dg
 import pandas as pd
 from psycopg import sql
 
-from k8s_assets import catalog
-from k8s_assets.catalog import CUSTOM_RESOURCES, KINDS_BY_TABLE, custom_resource_kind
+from k8s_assets.catalog import extractors
+from k8s_assets.catalog import KINDS_BY_TABLE
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES, custom_resource_kind
 from k8s_assets.config import ConfigError
 from k8s_assets.database import sql_template, sql_text
 from k8s_assets.discovery import Discovery, cached_discovery
@@ -100,8 +101,8 @@ def crd_type(obj: dict) -> CustomResourceType | None:
     if not (group and isinstance(group, str) and plural and isinstance(plural, str) and kind
             and isinstance(kind, str)):
         return None
-    versions = [v for v in catalog.crd_served_versions(obj) if isinstance(v, str)]
-    storage_version = catalog.crd_storage_version(obj)
+    versions = [v for v in extractors.crd_served_versions(obj) if isinstance(v, str)]
+    storage_version = extractors.crd_storage_version(obj)
     return CustomResourceType(
         group=group, plural=plural, kind=kind,
         namespaced=spec.get("scope") != "Cluster",

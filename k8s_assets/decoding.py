@@ -7,7 +7,7 @@ bytes it came as (``msgspec.Raw``); when stored versions are known it reads each
 becomes a key-only row without being decoded further (``ProjectedRowBuilder.add_page``).
 
 A changed object is decoded once, into a *projection*: nested ``TypedDict``s built from the
-paths its kind's columns read (``catalog.Column.reads``) plus the common metadata. msgspec
+paths its kind's columns read (``Column.reads`` in ``k8s_assets.catalog.types``) plus the common metadata. msgspec
 fills a TypedDict as a plain dict and skips every other key without building Python objects,
 so the catalog's extractors run unchanged on a small dict. ``raw`` is the object's own bytes,
 with ``metadata.managedFields`` cut out and ``apiVersion``/``kind`` put in front where missing.
@@ -38,7 +38,7 @@ from typing import Any, Optional, TypedDict
 import msgspec
 import orjson
 
-from k8s_assets.catalog import EACH, Kind, Path
+from k8s_assets.catalog.types import EACH, Kind, Path
 
 log = logging.getLogger(__name__)
 

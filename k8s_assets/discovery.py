@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from kubernetes import client as k8s_client
 
-from k8s_assets.catalog import Kind
+from k8s_assets.catalog.types import Kind
 from k8s_assets.extraction import ListingError, _status_message, get_json
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from kubernetes import config as k8s_config
 from urllib3.util.retry import Retry
 
 from k8s_assets import credentials
-from k8s_assets.catalog import Kind
+from k8s_assets.catalog.types import Kind
 from k8s_assets.config import ConfigError, read_kubeconfig
 # Row building lives in decoding; these names are imported from here by the assets and tests.
 from k8s_assets.decoding import (  # noqa: F401

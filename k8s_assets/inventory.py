@@ -36,7 +36,7 @@ from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from k8s_assets.catalog import Kind
+from k8s_assets.catalog.types import Kind
 from k8s_assets.database import sql_template, sql_text
 from k8s_assets.decoding import safe_text
 from k8s_assets.extraction import frame_columns, set_aside_of

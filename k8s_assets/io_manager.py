@@ -11,7 +11,8 @@ from collections.abc import Iterable
 import dagster as dg
 import pandas as pd
 
-from k8s_assets.catalog import KINDS_BY_TABLE, Kind
+from k8s_assets.catalog import KINDS_BY_TABLE
+from k8s_assets.catalog.types import Kind
 from k8s_assets.failures import fail_fast_unless_transient
 from k8s_assets.inventory import (  # noqa: F401  (re-exported: the assets' and tests' names for these)
     CLUSTER_UID,

@@ -12,8 +12,8 @@ from dataclasses import replace
 import dagster as dg
 import pandas as pd
 
-from k8s_assets import catalog
-from k8s_assets.catalog import Kind
+from k8s_assets.catalog import types
+from k8s_assets.catalog.types import Kind
 from k8s_assets.cluster import CLUSTER_COLUMNS, describe_cluster
 from k8s_assets.config import ConfigError
 from k8s_assets.discovery import cached_discovery
@@ -50,7 +50,7 @@ CLUSTER_COLUMN_TYPES = {
 
 
 def column_schema(kind: Kind) -> dg.TableSchema:
-    descriptions = {name: text for name, _, text in catalog.COMMON_COLUMNS}
+    descriptions = {name: text for name, _, text in types.COMMON_COLUMNS}
     descriptions.update({c.name: c.description for c in kind.columns})
     return dg.TableSchema(
         columns=[dg.TableColumn(name, sql_type, description=descriptions.get(name) or None)

@@ -18,7 +18,8 @@ from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
-from k8s_assets.catalog import KINDS_BY_TABLE, Kind
+from k8s_assets.catalog import KINDS_BY_TABLE
+from k8s_assets.catalog.types import Kind
 from k8s_assets.extraction import iter_pages
 
 NAMESPACES = ("team-a", "team-b")

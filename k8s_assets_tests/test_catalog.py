@@ -3,7 +3,11 @@
 import pytest
 
 from k8s_assets import catalog
-from k8s_assets.catalog import CUSTOM_RESOURCES, KINDS, configmap_redactor, redact_secret
+from k8s_assets.catalog import extractors
+from k8s_assets.catalog import redaction
+from k8s_assets.catalog import KINDS
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES
+from k8s_assets.catalog.redaction import configmap_redactor, redact_secret
 from k8s_assets_tests.pipeline import query
 
 ISSUE_KINDS = {
@@ -37,13 +41,13 @@ def test_migrations_create_every_kind_table_with_its_typed_columns(database_url)
 
 def test_secret_redaction_keeps_key_names_only():
     secret = {
-        "metadata": {"name": "s", "annotations": {catalog.LAST_APPLIED: '{"stringData":{"a":"CANARY"}}', "x": "y"}},
+        "metadata": {"name": "s", "annotations": {redaction.LAST_APPLIED: '{"stringData":{"a":"CANARY"}}', "x": "y"}},
         "data": {"a": "Q0FOQVJZ"}, "stringData": {"b": "CANARY"}, "type": "Opaque",
     }
     out = redact_secret(secret)
     assert "CANARY" not in str(out) and "Q0FOQVJZ" not in str(out)
     assert out["metadata"]["annotations"] == {"x": "y"}
-    assert out[catalog.REDACTED]["keys"] == ["a", "b"]
+    assert out[redaction.REDACTED]["keys"] == ["a", "b"]
     kind = catalog.KINDS_BY_TABLE["k8s_secrets"]
     values = {c.name: c.extract(out) for c in kind.columns}
     assert values == {"type": "Opaque", "keys": ["a", "b"], "immutable": False}
@@ -51,7 +55,7 @@ def test_secret_redaction_keeps_key_names_only():
 
 @pytest.mark.parametrize("keep", [False, True])
 def test_configmap_values_only_when_turned_on(keep):
-    cm = {"metadata": {"name": "c", "annotations": {catalog.LAST_APPLIED: "VALUE"}},
+    cm = {"metadata": {"name": "c", "annotations": {redaction.LAST_APPLIED: "VALUE"}},
           "data": {"k": "VALUE", "ü": "äö"}, "binaryData": {"b": "AAEC"}}
     out = configmap_redactor(keep)(cm)
     kind = catalog.with_options(KINDS, configmap_values=keep)
@@ -64,10 +68,10 @@ def test_configmap_values_only_when_turned_on(keep):
 
 
 def test_extractor_helpers():
-    assert catalog.as_text(catalog.at("a"))({"a": 1}) == "1"
-    assert catalog.flattened(catalog.at("tls"), "hosts")({"tls": [{"hosts": ["a", "b"]}, {"hosts": ["c"]}]}) == \
+    assert extractors.as_text(extractors.at("a"))({"a": 1}) == "1"
+    assert extractors.flattened(extractors.at("tls"), "hosts")({"tls": [{"hosts": ["a", "b"]}, {"hosts": ["c"]}]}) == \
         ["a", "b", "c"]
-    assert catalog.endpoints_ready({"endpoints": [{"conditions": {"ready": True}}, {"conditions": {"ready": False}}]}) == 1
+    assert extractors.endpoints_ready({"endpoints": [{"conditions": {"ready": True}}, {"conditions": {"ready": False}}]}) == 1
 
 
 # ---------------------------------------------------------------------------
@@ -84,6 +88,8 @@ from k8s_assets_tests.pipeline import cluster_uid_of, definitions, materializati
 CANARY = "SIMULATED-SECRET-CANARY"
 
 # (table, typed column, the value it must hold for a simulator object)
+# The original plugin's six kinds; every later kind has a typed column checked below.
+SEED = {"k8s_namespaces", "k8s_nodes", "k8s_pods", "k8s_deployments", "k8s_services", "k8s_crds"}
 TYPED = {
     "k8s_replicasets": ("replicas", lambda o: o["spec"].get("replicas")),
     "k8s_statefulsets": ("service_name", lambda o: o["spec"].get("serviceName")),
@@ -133,7 +139,7 @@ def synced(fresh_simulator, tmp_path, database_url):
 def test_every_kind_matches_the_simulator_and_no_secret_is_stored(synced):
     cluster, result, cluster_uid, url = synced
     assert result.success
-    assert set(TYPED) == {k.table for k in KINDS[6:]}
+    assert set(TYPED) == {k.table for k in KINDS} - SEED
     for kind in KINDS:
         objects = cluster.list(kind.resource)
         assert objects, f"the simulator serves no {kind.resource}"
@@ -162,7 +168,7 @@ def test_every_kind_matches_the_simulator_and_no_secret_is_stored(synced):
     # ConfigMaps: keys and sizes by default, no values and no last-applied copy of them.
     cm = next(c for c in cluster.list("configmaps") if "LOG_FORMAT" in (c.get("data") or {}))
     (row,) = query(url, "SELECT key_sizes, data, raw ? 'data', annotations ? %s FROM k8s_configmaps WHERE uid = %s",
-                   (catalog.LAST_APPLIED, cm["metadata"]["uid"]))
+                   (redaction.LAST_APPLIED, cm["metadata"]["uid"]))
     assert row == ({k: len(v.encode()) for k, v in cm["data"].items()} | {
         k: len(base64.b64decode(v)) for k, v in (cm.get("binaryData") or {}).items()}, None, False, False)
 

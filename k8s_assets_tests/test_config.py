@@ -86,7 +86,7 @@ def test_malformed_kubeconfig_is_a_kubeconfig_error(tmp_path):
 
 
 def test_secrets_mode_metadata_lists_secrets_as_metadata_and_keys_is_the_default(tmp_path):
-    from k8s_assets.catalog import METADATA_ONLY
+    from k8s_assets.catalog.redaction import METADATA_ONLY
 
     path = kubeconfig(tmp_path / "k", ["a"])
     secrets = {s.secrets: next(k for k in s.kinds if k.table == "k8s_secrets")

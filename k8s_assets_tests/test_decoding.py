@@ -17,8 +17,10 @@ import msgspec
 import orjson
 import pytest
 
-from k8s_assets import catalog
-from k8s_assets.catalog import CUSTOM_RESOURCES, KINDS, KINDS_BY_TABLE, custom_resource_kind
+from k8s_assets.catalog import redaction
+from k8s_assets.catalog import types
+from k8s_assets.catalog import KINDS, KINDS_BY_TABLE
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES, custom_resource_kind
 from k8s_assets.decoding import (
     ProjectedRowBuilder,
     RowBuilder,
@@ -220,7 +222,7 @@ def test_a_key_of_an_unexpected_type_reads_the_page_whole():
 def test_redacted_kinds_take_the_whole_object_and_never_keep_a_value():
     secrets = KINDS_BY_TABLE["k8s_secrets"]
     secret = {"metadata": {"name": "s", "namespace": "d", "uid": "u", "resourceVersion": "1",
-                           "annotations": {catalog.LAST_APPLIED: "CANARY"}, "managedFields": []},
+                           "annotations": {redaction.LAST_APPLIED: "CANARY"}, "managedFields": []},
               "data": {"k": "Q0FOQVJZ"}, "type": "Opaque"}
     _, got = both_ways(secrets, secret)
     assert b"CANARY" not in got.columns["raw"][0] and b"Q0FOQVJZ" not in got.columns["raw"][0]
@@ -274,8 +276,8 @@ def test_every_catalog_column_declares_what_it_reads():
         for column in kind.columns:
             assert isinstance(column.reads, tuple), (kind.table, column.name)
     with pytest.raises(TypeError, match="must say which paths it reads"):
-        catalog.col("x", "text", lambda o: o.get("x"))
-    assert catalog.col("x", "text", lambda o: o.get("x"), reads=[("x",)]).reads == (("x",),)
+        types.col("x", "text", lambda o: o.get("x"))
+    assert types.col("x", "text", lambda o: o.get("x"), reads=[("x",)]).reads == (("x",),)
 
 
 def test_extractors_read_only_what_they_declare():

@@ -30,7 +30,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from k8s_assets.catalog import CUSTOM_RESOURCES, KINDS, Kind, custom_resource_kind
+from k8s_assets.catalog import KINDS
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES, custom_resource_kind
+from k8s_assets.catalog.types import Kind
 from k8s_assets.cluster import CLUSTER_COLUMNS
 from k8s_assets.database import sql_template
 from k8s_assets.decoding import ProjectedRowBuilder

@@ -17,7 +17,8 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 
-from k8s_assets.catalog import KINDS, LAST_APPLIED, METADATA_ONLY
+from k8s_assets.catalog import KINDS
+from k8s_assets.catalog.redaction import LAST_APPLIED, METADATA_ONLY
 from k8s_assets.simulator.kubeconfig import KubeconfigEntry, write_kubeconfig
 from k8s_assets_tests import real_objects
 from k8s_assets_tests.fixtures_kube import RealKubeServer

@@ -15,7 +15,9 @@ import pytest
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 
-from k8s_assets.catalog import CUSTOM_RESOURCES, KINDS, KINDS_BY_TABLE, Kind
+from k8s_assets.catalog import KINDS, KINDS_BY_TABLE
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES
+from k8s_assets.catalog.types import Kind
 from k8s_assets.resources import KubernetesResource
 from k8s_assets.simulator import Simulator
 from k8s_assets_tests import real_objects
