@@ -11,10 +11,14 @@ import sys
 
 
 def _migrate(args) -> int:
-    from k8s_assets import database
+    from k8s_assets import database, migrations
     from k8s_assets.config import load_settings
 
-    applied = database.migrate(database.database_url(load_settings()))
+    url = database.database_url(load_settings())
+    if args.plan:
+        print("\n".join(migrations.pending(url)) or "schema is up to date")
+        return 0
+    applied = migrations.migrate(url)
     print("\n".join(f"applied {name}" for name in applied) or "schema is up to date")
     return 0
 
@@ -37,13 +41,13 @@ def _dev(args) -> int:
     The code location is ./workspace.yaml when there is one (the repository root), else the
     installed ``k8s_assets.definitions``; the instance is that of ``instance_home``.
     """
-    from k8s_assets import database
+    from k8s_assets import database, migrations
     from k8s_assets.config import kube_contexts, load_settings
     from k8s_assets.dagster_instance import instance_home
 
     settings = load_settings()
     url = database.database_url(settings)
-    database.migrate(url)
+    migrations.migrate(url)
     env = {**os.environ, "K8S_ASSETS_DATABASE_URL": url, "DAGSTER_HOME": str(instance_home(settings))}
     simulator = None
     if args.simulate or not kube_contexts(settings):
@@ -77,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
 
     simulator_cli.add_parser(sub)
 
-    migrate = sub.add_parser("migrate", help="apply the numbered migrations in sql/ to the database")
+    migrate = sub.add_parser("migrate", help="apply the numbered migrations in sql/, then the kind tables "
+                                            "derived from the catalog")
+    migrate.add_argument("--plan", action="store_true",
+                         help="print what would be applied (the derived SQL included) and change nothing")
     migrate.set_defaults(run=_migrate)
 
     sync = sub.add_parser("sync", help="sync kubeconfig contexts now, one after another, in this process (no daemon)")

