@@ -18,14 +18,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from k8s_assets.catalog.generic import CUSTOM_RESOURCES
-from k8s_assets.catalog.kinds import cluster, config, extensions, networking, rbac, storage, workloads
+from k8s_assets.catalog.kinds import apiserver, cluster, config, extensions, networking, rbac, storage, workloads
 from k8s_assets.catalog.redaction import configmap_redactor
 from k8s_assets.catalog.types import Kind
 
 # Every typed kind, by area (the order of the Dagster asset groups).
 KINDS: tuple[Kind, ...] = (
     *cluster.KINDS, *workloads.KINDS, *networking.KINDS, *config.KINDS, *rbac.KINDS, *storage.KINDS,
-    *extensions.KINDS,
+    *extensions.KINDS, *apiserver.KINDS,
 )
 
 # Every table the catalog writes, typed kinds and generic tables.

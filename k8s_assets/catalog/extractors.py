@@ -258,3 +258,29 @@ def endpoints_ready(obj: dict) -> int:
 
 def pod_template_images(*template_path: str) -> Extractor:
     return container_images(*template_path, "spec")
+
+
+def first_of(*extracts: Extractor) -> Extractor:
+    """The first value that is present: a field renamed between API versions
+    (``assuredConcurrencyShares`` in flowcontrol v1beta1, ``nominalConcurrencyShares`` in v1)."""
+
+    @reading(*(p for e in extracts for p in reads_of(e)))
+    def get(obj: dict) -> Any:
+        for extract in extracts:
+            value = extract(obj)
+            if value is not None:
+                return value
+        return None
+
+    return get
+
+
+def count_of_each(list_extract: Extractor, *path: str) -> Extractor:
+    """The total length of a list field of every element: addresses over an Endpoints' subsets."""
+    values = flattened(list_extract, *path)
+
+    @reading(*reads_of(values))
+    def get(obj: dict) -> int:
+        return len(values(obj) or ())
+
+    return get

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from k8s_assets.catalog.extractors import as_json, at, crd_served_versions, crd_storage_version, distinct_field_of_each, field_of_each, length_of
+from k8s_assets.catalog.extractors import (
+    as_json, at, crd_served_versions, crd_storage_version, distinct_field_of_each, field_of_each, length_of,
+)
 from k8s_assets.catalog.types import Column, EACH, Kind, col
 
 def _webhook_columns() -> tuple[Column, ...]:
@@ -47,5 +49,28 @@ KINDS: tuple[Kind, ...] = (
         namespaced=False, area="extensions",
         description="Mutating admission webhooks: names, failure policies and the services they call.",
         columns=_webhook_columns(),
+    ),
+    Kind(
+        table="k8s_validatingadmissionpolicies", group="admissionregistration.k8s.io", version="v1",
+        plural="validatingadmissionpolicies", kind="ValidatingAdmissionPolicy", namespaced=False, area="extensions",
+        description="ValidatingAdmissionPolicies: CEL rules the API server checks on writes (1.30+).",
+        columns=(
+            col("failure_policy", "text", at("spec", "failurePolicy")),
+            col("validation_count", "integer", length_of(at("spec", "validations"))),
+            col("param_kind", "jsonb", as_json(at("spec", "paramKind"))),
+            col("match_constraints", "jsonb", as_json(at("spec", "matchConstraints"))),
+        ),
+    ),
+    Kind(
+        table="k8s_validatingadmissionpolicybindings", group="admissionregistration.k8s.io", version="v1",
+        plural="validatingadmissionpolicybindings", kind="ValidatingAdmissionPolicyBinding", namespaced=False,
+        area="extensions",
+        description="ValidatingAdmissionPolicyBindings: where each policy applies and what a violation does.",
+        columns=(
+            col("policy_name", "text", at("spec", "policyName")),
+            col("validation_actions", "text[]", at("spec", "validationActions"), "Deny, Warn, Audit."),
+            col("param_ref", "jsonb", as_json(at("spec", "paramRef"))),
+            col("match_resources", "jsonb", as_json(at("spec", "matchResources"))),
+        ),
     ),
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from k8s_assets.catalog.extractors import annotation_true, as_json, at, endpoints_ready, field_of_each, flattened, label, length_of
-from k8s_assets.catalog.types import Kind, col
+from k8s_assets.catalog.extractors import (
+    annotation_true, as_json, at, count_of_each, endpoints_ready, field_of_each, flattened, label, length_of,
+)
+from k8s_assets.catalog.types import EACH, Kind, col
 
 KINDS: tuple[Kind, ...] = (
     Kind(
@@ -68,6 +70,19 @@ KINDS: tuple[Kind, ...] = (
             col("egress_rule_count", "integer", length_of(at("spec", "egress"))),
             col("ingress", "jsonb", as_json(at("spec", "ingress"))),
             col("egress", "jsonb", as_json(at("spec", "egress"))),
+        ),
+    ),
+    Kind(
+        table="k8s_endpoints", group="", version="v1", plural="endpoints", kind="Endpoints",
+        namespaced=True, area="networking",
+        description="Endpoints (the core API's, one per service, next to EndpointSlices) with address counts.",
+        columns=(
+            col("address_count", "integer", count_of_each(at("subsets"), "addresses"), "Ready addresses."),
+            col("not_ready_address_count", "integer", count_of_each(at("subsets"), "notReadyAddresses")),
+            col("ips", "text[]", lambda o: [
+                a.get("ip") for s in o.get("subsets") or () for a in s.get("addresses") or () if a.get("ip")
+            ], "IPs of the ready addresses.", reads=[("subsets", EACH, "addresses", EACH, "ip")]),
+            col("ports", "jsonb", as_json(flattened(at("subsets"), "ports"))),
         ),
     ),
 )

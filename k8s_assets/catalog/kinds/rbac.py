@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from k8s_assets.catalog.extractors import as_json, at, distinct_field_of_each, field_of_each, length_of
+from k8s_assets.catalog.extractors import (
+    as_json, at, condition_true, distinct_field_of_each, field_of_each, flag, length_of,
+)
 from k8s_assets.catalog.types import Column, Kind, col
 
 def _rbac_binding_columns() -> tuple[Column, ...]:
@@ -57,5 +59,20 @@ KINDS: tuple[Kind, ...] = (
         plural="clusterrolebindings", kind="ClusterRoleBinding", namespaced=False, area="rbac",
         description="ClusterRoleBindings: which subjects get which cluster role.",
         columns=_rbac_binding_columns(),
+    ),
+    Kind(
+        table="k8s_certificatesigningrequests", group="certificates.k8s.io", version="v1",
+        plural="certificatesigningrequests", kind="CertificateSigningRequest", namespaced=False, area="rbac",
+        description="CertificateSigningRequests: who asked which signer for a certificate, and the verdict. "
+                    "An issued certificate is public; the private key never reaches the API.",
+        columns=(
+            col("signer_name", "text", at("spec", "signerName")),
+            col("username", "text", at("spec", "username"), "Who created the request."),
+            col("usages", "text[]", at("spec", "usages")),
+            col("expiration_seconds", "integer", at("spec", "expirationSeconds")),
+            col("approved", "boolean", condition_true("Approved", "status")),
+            col("denied", "boolean", condition_true("Denied", "status")),
+            col("issued", "boolean", flag(at("status", "certificate")), "A certificate was issued."),
+        ),
     ),
 )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from k8s_assets.catalog.extractors import as_json, as_text, at, condition_true, container_images, field_of_each, flag, label, length_of, owner_columns, pod_restart_count, pod_template_images
+from k8s_assets.catalog.extractors import (
+    as_json, as_text, at, condition_true, container_images, field_of_each, flag, label, length_of, owner_columns, pod_restart_count, pod_template_images,
+)
 from k8s_assets.catalog.types import Kind, col
 
 KINDS: tuple[Kind, ...] = (
@@ -150,6 +152,28 @@ KINDS: tuple[Kind, ...] = (
             col("current_replicas", "integer", at("status", "currentReplicas")),
             col("desired_replicas", "integer", at("status", "desiredReplicas")),
             col("metrics", "jsonb", as_json(at("spec", "metrics"))),
+        ),
+    ),
+    Kind(
+        table="k8s_replicationcontrollers", group="", version="v1", plural="replicationcontrollers",
+        kind="ReplicationController", namespaced=True, area="workloads",
+        description="ReplicationControllers (what came before ReplicaSets) with replicas and images.",
+        columns=(
+            col("replicas", "integer", at("spec", "replicas"), "Desired replicas."),
+            col("ready_replicas", "integer", at("status", "readyReplicas")),
+            col("available_replicas", "integer", at("status", "availableReplicas")),
+            col("images", "text[]", pod_template_images("spec", "template")),
+            col("selector", "jsonb", as_json(at("spec", "selector"))),
+        ),
+    ),
+    Kind(
+        table="k8s_controllerrevisions", group="apps", version="v1", plural="controllerrevisions",
+        kind="ControllerRevision", namespaced=True, area="workloads",
+        description="ControllerRevisions: the rollout history of StatefulSets and DaemonSets.",
+        indexes=(("owner_uid",),),
+        columns=(
+            col("revision", "bigint", at("revision"), "The revision number; the highest is current."),
+            *owner_columns(),
         ),
     ),
 )
