@@ -288,8 +288,8 @@ k8s-assets-reader grants get and list on every resource it serves with the list 
 resources in {groups} API groups, custom resources and aggregated APIs included), so a sync as
 ServiceAccount k8s-assets/k8s-assets is complete for every kind. It has the name of the reader
 role of deploy/rbac.yaml: applying this replaces that role, applying the file narrows it back.
-{secrets_line}Run it again after CRDs or API groups are added; a resource served later is
-recorded as forbidden until then, and its stored rows are kept."""
+{secrets_line}Run it again after CRDs or API groups are added: a resource served later is
+forbidden until then (recorded as such in k8s_sync_coverage; its stored rows are kept)."""
 
 _SECRETS_LINES = {
     "keys": "Secrets: get and list, as in deploy/rbac.yaml (values are dropped before storing).\n",
