@@ -1,4 +1,4 @@
-"""The ``k8s-assets`` command: simulate, migrate, sync, demo, dev."""
+"""The ``k8s-assets`` command: simulate, migrate, sync, rbac, demo, dev."""
 
 # Nothing here relies on PATH: whatever the command starts runs on the interpreter running it
 # (sys.executable), so it works from an unactivated virtualenv and from a pipx install.
@@ -27,6 +27,49 @@ def _sync(args) -> int:
     from k8s_assets.sync import run_sync
 
     return run_sync(tuple(p.strip() for value in args.context for p in value.split(",") if p.strip()))
+
+
+def _rbac(args) -> int:
+    """The RBAC documents for a sync: the catalog's (deploy/rbac*.yaml), or, with ``--context``,
+    a reader role for everything that cluster serves (k8s_assets/rbac.py)."""
+    from k8s_assets import rbac
+
+    if args.context is None:
+        secrets = args.secrets or _settings().secrets
+        sys.stdout.write(rbac.render_catalog(secrets))
+        return 0
+
+    from k8s_assets.config import ConfigError, contexts_in
+    from k8s_assets.discovery import discover
+    from k8s_assets.extraction import ListingError, api_client
+    from k8s_assets.sync import one_line
+
+    settings = _settings()
+    secrets = args.secrets or settings.secrets
+    known = [c.name for c in contexts_in(settings.kubeconfig)]
+    if args.context not in known:
+        raise ConfigError("--context", f"no context named {args.context!r} in {settings.kubeconfig_env} "
+                                       f"(contexts: {', '.join(known) or 'none'})")
+    api = api_client(settings.kubeconfig, args.context)
+    try:
+        found = discover(api, timeout=settings.request_timeout)
+    except ListingError as e:
+        print(f"k8s-assets: context {args.context}: cannot read what the cluster serves: {one_line(str(e))}",
+              file=sys.stderr)
+        return 1
+    finally:
+        api.close()
+    sys.stdout.write(rbac.render_discovered(found, args.context, secrets))
+    for group, version in found.failed:
+        print(f"k8s-assets: context {args.context}: discovery of {'/'.join(p for p in (group, version) if p)} "
+              "failed; its resources are not in the role", file=sys.stderr)
+    return 1 if found.failed else 0
+
+
+def _settings():
+    from k8s_assets.config import load_settings
+
+    return load_settings()
 
 
 def _demo(args) -> int:
@@ -92,6 +135,23 @@ def main(argv: list[str] | None = None) -> int:
                       help="context name or glob pattern among the selected contexts (repeatable or comma-separated; "
                            "default: every selected context)")
     sync.set_defaults(run=_sync)
+
+    from k8s_assets.config import SECRETS_MODES
+
+    rbac = sub.add_parser("rbac", help="print the read-only RBAC of a sync: the catalog's (deploy/rbac.yaml), or with "
+                                       "--context a ClusterRole for everything that cluster serves",
+                          description="Print YAML for `kubectl apply -f -`: the namespace and ServiceAccount k8s-assets "
+                                      "and ClusterRole k8s-assets-reader with its binding. Without --context, the "
+                                      "catalog's kinds (the text of deploy/rbac.yaml, or of "
+                                      "deploy/rbac-secrets-metadata.yaml with --secrets metadata); with --context, "
+                                      "get and list on every resource the cluster serves with the list verb, custom "
+                                      "resources included.")
+    rbac.add_argument("--context", metavar="NAME", help="kubeconfig context whose API discovery decides the role "
+                                                        "(its credentials must be allowed discovery; any user is)")
+    rbac.add_argument("--secrets", choices=SECRETS_MODES, default=None,
+                      help="secrets mode the role is for: keys (get, list) or metadata (list alone); "
+                           "default: K8S_ASSETS_SECRETS, else keys")
+    rbac.set_defaults(run=_rbac)
 
     demo = sub.add_parser("demo", help="sync simulated clusters into the embedded database and print a summary")
     demo.add_argument("--clusters", default="dev,staging,prod", help="comma-separated simulated cluster names")

@@ -1,13 +1,19 @@
-"""deploy/rbac.yaml: least privilege, checked against the catalog and proven on real API servers.
+"""deploy/rbac.yaml and ``k8s-assets rbac``: least privilege, rendered from the catalog and from
+discovery, and proven on real API servers.
 
-The real-server test applies the shipped file, asks the TokenRequest API for a token of the
-shipped ServiceAccount, syncs every kind through Dagster with a kubeconfig holding only that
-token, and requires every kind ``complete`` and nothing ``forbidden`` in k8s_sync_coverage.
+The shipped files are ``k8s_assets.rbac``'s rendering of the catalog, byte for byte. The
+real-server tests apply the shipped file (or what ``k8s-assets rbac --context`` printed), ask
+the TokenRequest API for a token of the shipped ServiceAccount, sync every kind through Dagster
+with a kubeconfig holding only that token, and require every kind ``complete`` and nothing
+``forbidden`` in k8s_sync_coverage.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -17,16 +23,20 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 
+from k8s_assets import rbac
 from k8s_assets.catalog import KINDS
 from k8s_assets.catalog.redaction import LAST_APPLIED, METADATA_ONLY
+from k8s_assets.discovery import Discovery, ServedResource
 from k8s_assets.simulator.kubeconfig import KubeconfigEntry, write_kubeconfig
 from k8s_assets_tests import real_objects
-from k8s_assets_tests.fixtures_kube import RealKubeServer
+from k8s_assets_tests.fixtures_kube import ADMIN, RealKubeServer, free_port
 from k8s_assets_tests.pipeline import cluster_uid_of, definitions, query, sync
 from k8s_assets_tests.test_catalog import pg_dump_text
 
-DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOY = ROOT / "deploy"
 RBAC = DEPLOY / "rbac.yaml"
+SHIPPED = {"keys": RBAC, "metadata": DEPLOY / "rbac-secrets-metadata.yaml"}
 NAMESPACE = SERVICE_ACCOUNT = "k8s-assets"
 READER_ROLE, CUSTOM_ROLE = "k8s-assets-reader", "k8s-assets-custom-resources"
 READ_VERBS = {"get", "list"}
@@ -79,6 +89,68 @@ def test_a_rule_granting_more_than_get_and_list_is_caught():
         assert verbs <= READ_VERBS
 
 
+@pytest.mark.parametrize("secrets", sorted(SHIPPED))
+def test_the_shipped_files_are_the_rendering_of_the_catalog(secrets):
+    path = SHIPPED[secrets]
+    assert path.read_text() == rbac.render_catalog(secrets), (
+        f"{path.relative_to(ROOT)} drifted from the catalog (or was edited by hand); regenerate it: "
+        f"`{rbac.regenerate_command(secrets)}` (from a checkout: python3 -m k8s_assets rbac --secrets {secrets})")
+
+
+def test_the_two_files_differ_only_in_secrets_having_list_alone():
+    """What the metadata-only list needs (proven below on real servers): `list`, and `get` is dropped."""
+    keys, metadata = (granted(named(documents(SHIPPED[m]), "ClusterRole", READER_ROLE)) for m in ("keys", "metadata"))
+    assert keys.pop(("", "secrets")) == {"get", "list"}
+    assert metadata.pop(("", "secrets")) == {"list"}
+    assert keys == metadata
+
+
+@pytest.mark.parametrize("secrets", sorted(SHIPPED))
+def test_the_rendered_text_reads_back_as_the_documents_it_renders(secrets):
+    rules = rbac.rules_of(rbac.catalog_grants(secrets))
+    assert [d for d in yaml.safe_load_all(rbac.render_catalog(secrets)) if d] == \
+        rbac.documents(rules, custom_resources_role=True)
+    assert all(len(line) <= rbac.WIDTH for line in rbac.render_catalog(secrets).splitlines()
+               if not line.startswith("#"))
+
+
+def served(group: str, version: str, plural: str, verbs: tuple[str, ...] = ("get", "list", "watch")) -> ServedResource:
+    return ServedResource(group, version, plural, plural.title(), True, verbs)
+
+
+def test_the_discovered_role_grants_every_listable_resource_and_secrets_per_mode():
+    resources = [
+        served("", "v1", "pods"), served("", "v1", "secrets"), served("", "v1", "bindings", ("create",)),
+        served("", "v1", "componentstatuses", ("get", "list")),
+        served("apps", "v1", "deployments"), served("autoscaling", "v2", "horizontalpodautoscalers"),
+        served("autoscaling", "v1", "horizontalpodautoscalers"),  # two versions, one grant
+        served("coordination.k8s.io", "v1", "leases"),  # no catalog entry: granted all the same
+        served("authorization.k8s.io", "v1", "subjectaccessreviews", ("create",)),  # not listable
+        served("zoo.example.com", "v1", "octopi"), served("metrics.k8s.io", "v1beta1", "pods", ("get", "list")),
+    ]
+    discovery = Discovery({}, {(r.group, r.version, r.plural): r for r in resources},
+                          failed=(("broken.example.com", "v1"),))
+    expected = {("", "componentstatuses"), ("", "pods"), ("", "secrets"), ("apps", "deployments"),
+                ("autoscaling", "horizontalpodautoscalers"), ("coordination.k8s.io", "leases"),
+                ("zoo.example.com", "octopi"), ("metrics.k8s.io", "pods")}
+    for secrets, secret_verbs in (("keys", {"get", "list"}), ("metadata", {"list"})):
+        text = rbac.render_discovered(discovery, "prod-eu", secrets)
+        docs = [d for d in yaml.safe_load_all(text) if d]
+        assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+            ("Namespace", NAMESPACE), ("ServiceAccount", SERVICE_ACCOUNT), ("ClusterRole", READER_ROLE),
+            ("ClusterRoleBinding", READER_ROLE)]
+        assert docs == rbac.documents(rbac.rules_of(rbac.discovered_grants(discovery, secrets)),
+                                      custom_resources_role=False)
+        grants = granted(named(docs, "ClusterRole", READER_ROLE))
+        assert set(grants) == expected
+        assert grants.pop(("", "secrets")) == secret_verbs
+        assert all(verbs == READ_VERBS for verbs in grants.values())
+        rules = named(docs, "ClusterRole", READER_ROLE)["rules"]
+        assert [r["apiGroups"] for r in rules] == sorted(r["apiGroups"] for r in rules)  # grouped by API group
+        assert all(r["resources"] == sorted(r["resources"]) for r in rules)
+        assert "broken.example.com/v1" in text and "--context prod-eu" in text
+
+
 # -- the file, on a real server ------------------------------------------------------------------
 
 
@@ -116,12 +188,14 @@ def service_account_kubeconfig(server: RealKubeServer, token: str, path: Path, c
                                                    token=token, ca_pem=server.tls.ca_pem)])
 
 
-def sync_as_service_account(server: RealKubeServer, rbac: Path, database_url: str, tmp_path: Path,
+def sync_as_service_account(server: RealKubeServer, rbac_docs: Path | list[dict], database_url: str, tmp_path: Path,
                             context: str, env: dict | None = None) -> tuple[dg.ExecuteInProcessResult, list[tuple]]:
-    """Apply ``rbac``, sync every kind with a TokenRequest token; returns the result and the coverage."""
+    """Apply a shipped file (its CRD groups named, as its comment asks) or the documents given,
+    sync every kind with a TokenRequest token; returns the result and the coverage."""
     real_objects.populate_once(server)
     admin = server.api_client()
-    apply(DynamicClient(admin), with_custom_resource_groups(documents(rbac), admin))
+    docs = with_custom_resource_groups(documents(rbac_docs), admin) if isinstance(rbac_docs, Path) else rbac_docs
+    apply(DynamicClient(admin), docs)
     kubeconfig = service_account_kubeconfig(server, service_account_token(admin), tmp_path / "kubeconfig", context)
     with dg.DagsterInstance.ephemeral() as instance:
         result = sync(definitions(kubeconfig, database_url, resources_env=env), instance, context)
@@ -152,21 +226,142 @@ def test_the_shipped_service_account_syncs_every_kind_completely(real_kube, data
 
 
 def test_without_the_custom_resource_groups_crds_are_forbidden_and_nothing_else(real_kube, database_url, tmp_path):
-    """The custom-resource role as shipped (no group): CRDs are listed, their instances are not."""
+    """deploy/rbac.yaml exactly as shipped (its custom-resource role without a group): every kind
+    is listed, CRDs included, and only the CRDs' instances are forbidden."""
+    server = real_kube
+    context = f"sa-no-cr-{server.short}"
+    result, coverage = sync_as_service_account(server, documents(RBAC), database_url, tmp_path, context)
+    print_coverage(f"kube-apiserver {server.version}, deploy/rbac.yaml as shipped",
+                   [row for row in coverage if row[1] != "complete"])
+    status = {kind: s for kind, s, _ in coverage}
+    per_crd = {k: s for k, s in status.items() if k.startswith("k8s_custom_resources:")}
+    assert per_crd and set(per_crd.values()) == {"forbidden"}, per_crd
+    rest = {k: s for k, s in status.items() if k not in per_crd}
+    assert rest.keys() >= {k.table for k in KINDS} and set(rest.values()) == {"complete"}, \
+        {k: s for k, s in rest.items() if s != "complete"}
+    assert result.success  # forbidden is recorded (and checked), not a failure of the run
+
+
+# -- `k8s-assets rbac --context`, on a real server ----------------------------------------------
+
+
+def k8s_assets_command(*args: str, kubeconfig: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The command as a user runs it (this checkout's code), with only ``kubeconfig`` to go by."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("K8S_ASSETS_")}
+    environ.update(KUBECONFIG=str(kubeconfig), PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "k8s_assets", "rbac", *args], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=300)
+
+
+def listable(server: RealKubeServer) -> dict[tuple[str, str], str]:
+    """(group, plural) -> a list path, for every resource the server serves with the list verb,
+    read from legacy discovery with plain GETs as the admin (not through our discovery code)."""
+    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_cert_data=server.tls.ca_pem.decode())
+
+    def get(path: str) -> dict:
+        response = http.request("GET", f"{server.server}{path}", retries=False,
+                                headers={"Authorization": f"Bearer {server.tokens[ADMIN]}"})
+        assert response.status == 200, (path, response.status, response.data[:300])
+        return json.loads(response.data)
+
+    group_versions = [("", f"/api/{v}") for v in get("/api")["versions"]]
+    for group in get("/apis")["groups"]:
+        group_versions += [(group["name"], f"/apis/{v['groupVersion']}") for v in group["versions"]]
+    out: dict[tuple[str, str], str] = {}
+    for group, prefix in group_versions:
+        for resource in get(prefix)["resources"]:
+            if "/" not in resource["name"] and "list" in resource["verbs"]:
+                out.setdefault((group, resource["name"]), f"{prefix}/{resource['name']}")
+    return out
+
+
+def test_the_discovered_role_lets_the_service_account_sync_everything_completely(real_kube, database_url, tmp_path):
+    """`k8s-assets rbac --context <admin>` | apply, alone: nothing forbidden, custom resources included."""
     server = real_kube
     real_objects.populate_once(server)
     admin = server.api_client()
-    apply(DynamicClient(admin), with_custom_resource_groups(documents(RBAC), admin))
-    apply(DynamicClient(admin), [named(documents(RBAC), "ClusterRole", CUSTOM_ROLE)])  # back to no rule
-    kubeconfig = service_account_kubeconfig(server, service_account_token(admin), tmp_path / "kubeconfig",
-                                            "sa-no-cr")
-    env = {"K8S_ASSETS_RESOURCES": "crds"}
-    with dg.DagsterInstance.ephemeral() as instance:
-        assert sync(definitions(kubeconfig, database_url, resources_env=env), instance, "sa-no-cr").success
-    status = dict(query(database_url, "SELECT kind, status FROM k8s_sync_coverage"))
-    per_crd = {k: s for k, s in status.items() if k.startswith("k8s_custom_resources:")}
-    assert per_crd and set(per_crd.values()) == {"forbidden"}, per_crd
-    assert status["k8s_crds"] == "complete"
+    # The custom-resource role as shipped (no rule), should an earlier test have named CRD groups in it.
+    apply(DynamicClient(admin), [named(documents(RBAC), "ClusterRole", CUSTOM_ROLE)])
+    printed = k8s_assets_command("--context", server.context(), kubeconfig=server.write_kubeconfig(tmp_path / "admin"))
+    assert printed.returncode == 0, printed.stderr
+    docs = [d for d in yaml.safe_load_all(printed.stdout) if d]
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("Namespace", NAMESPACE), ("ServiceAccount", SERVICE_ACCOUNT), ("ClusterRole", READER_ROLE),
+        ("ClusterRoleBinding", READER_ROLE)]
+    grants = granted(named(docs, "ClusterRole", READER_ROLE))
+    served_resources = listable(server)
+    crd_resources = {(crd.spec.group, crd.spec.names.plural) for crd in
+                     k8s_client.ApiextensionsV1Api(admin).list_custom_resource_definition().items}
+    assert set(grants) == set(served_resources), set(grants) ^ set(served_resources)
+    assert crd_resources and crd_resources <= set(grants)
+    assert {(k.group, k.plural) for k in KINDS} <= set(grants)
+    assert all(verbs == READ_VERBS for verbs in grants.values())
+
+    context = f"sa-discovered-{server.short}"
+    result, coverage = sync_as_service_account(server, docs, database_url, tmp_path, context)
+    print_coverage(f"kube-apiserver {server.version}, ServiceAccount {NAMESPACE}/{SERVICE_ACCOUNT} with "
+                   f"`k8s-assets rbac --context` ({len(grants)} resources)", coverage)
+    assert result.success
+    status = {kind: s for kind, s, _ in coverage}
+    assert status.keys() >= {k.table for k in KINDS} | {"k8s_custom_resources"}
+    per_crd = [kind for kind in status if kind.startswith("k8s_custom_resources:")]
+    assert len(per_crd) == len(crd_resources), per_crd
+    assert set(status.values()) == {"complete"}, {k: s for k, s in status.items() if s != "complete"}
+
+    # What the sync does not list yet is allowed too: every listable resource, listed as the ServiceAccount.
+    token = service_account_token(admin)
+    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_cert_data=server.tls.ca_pem.decode())
+    refused = {}
+    for key, path in sorted(served_resources.items()):
+        response = http.request("GET", f"{server.server}{path}?limit=1", retries=False,
+                                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        if response.status != 200:
+            refused[key] = (response.status, response.data[:200])
+    assert not refused, refused
+
+
+def test_the_discovered_role_in_metadata_mode_gives_secrets_list_alone(real_kube, tmp_path):
+    server = real_kube
+    kubeconfig = server.write_kubeconfig(tmp_path / "admin")
+    printed = k8s_assets_command("--context", server.context(), kubeconfig=kubeconfig,
+                                 env={"K8S_ASSETS_SECRETS": "metadata"})
+    assert printed.returncode == 0, printed.stderr
+    metadata = granted(named([d for d in yaml.safe_load_all(printed.stdout) if d], "ClusterRole", READER_ROLE))
+    keys = granted(named([d for d in yaml.safe_load_all(k8s_assets_command(
+        "--context", server.context(), "--secrets", "keys", kubeconfig=kubeconfig,
+        env={"K8S_ASSETS_SECRETS": "metadata"}).stdout) if d], "ClusterRole", READER_ROLE))
+    # The same rule as deploy/rbac-secrets-metadata.yaml: secrets in a rule of their own, `list` alone.
+    shipped = named(documents(SHIPPED["metadata"]), "ClusterRole", READER_ROLE)["rules"]
+    secrets_rule = [r for r in named(yaml.safe_load_all(printed.stdout), "ClusterRole", READER_ROLE)["rules"]
+                    if "secrets" in r["resources"]]
+    assert secrets_rule == [r for r in shipped if "secrets" in r["resources"]] == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
+    assert keys.pop(("", "secrets")) == {"get", "list"} and metadata.pop(("", "secrets")) == {"list"}
+    assert keys == metadata
+
+
+def test_without_a_context_the_command_prints_the_shipped_file(tmp_path):
+    kubeconfig = tmp_path / "none"
+    for args, env, path in (((), None, RBAC), (("--secrets", "metadata"), None, SHIPPED["metadata"]),
+                            ((), {"K8S_ASSETS_SECRETS": "metadata"}, SHIPPED["metadata"])):
+        printed = k8s_assets_command(*args, kubeconfig=kubeconfig, env=env)
+        assert (printed.returncode, printed.stderr) == (0, "")
+        assert printed.stdout == path.read_text()
+
+
+def test_an_unknown_context_or_an_unreachable_cluster_is_one_line_and_a_non_zero_exit(tmp_path):
+    token = "do-not-print-this-token-4e1f"
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", [KubeconfigEntry(
+        context_name="gone", cluster_name="gone", user_name="gone", server=f"https://127.0.0.1:{free_port()}",
+        token=token, ca_pem=None)])
+    unknown = k8s_assets_command("--context", "nope", kubeconfig=kubeconfig)
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert unknown.stderr.count("\n") == 1 and "no context named 'nope'" in unknown.stderr and "gone" in unknown.stderr
+    unreachable = k8s_assets_command("--context", "gone", kubeconfig=kubeconfig)
+    assert unreachable.returncode == 1 and unreachable.stdout == ""
+    assert unreachable.stderr.count("\n") == 1, unreachable.stderr
+    assert unreachable.stderr.startswith("k8s-assets: context gone: cannot read what the cluster serves: ")
+    assert token not in unreachable.stderr
 
 
 # -- Secrets as metadata only ------------------------------------------------------------------
