@@ -6,7 +6,8 @@ along the tables' (cluster_uid, ...) indexes, in one read-only REPEATABLE READ t
 group of checks (a kind's integrity, the references) so that its results describe one snapshot.
 
 All are check specs of the one sync step of a context (k8s_assets/cluster_sync.py), which calls
-the evaluation functions here. Per kind table (ERROR severity, **blocking**; the first three
+the evaluation functions here. Each check is one entry of ``CHECKS`` (name, severity, blocking,
+stage, which kinds, evaluation; its SQL in ``sql/checks/``). Per kind table (ERROR severity, **blocking**; the first three
 right after the kind is merged, the namespace check after every kind of the run):
 
 * ``row_count_matches_listing`` -- rows stored for the cluster, plus listed objects the database
@@ -26,8 +27,8 @@ Per kind table (after every kind of the run, WARN severity, not blocking):
   to a stored object when the owner's kind is selected and was listed completely. An owner
   deleted (or created) between the two listings is a legitimate state of a live cluster, and
   the garbage collector removes such dependents on its own time, hence a warning;
-* ``scheduled_on_stored_node`` (kinds with a ``node_name`` column: pods) -- a pod bound to a node
-  that is not stored. Nodes are removed (autoscaler, spot reclaim) before pod GC deletes their
+* ``scheduled_on_stored_node`` (kinds with a ``node_name`` column: pods, volume attachments) -- a
+  row bound to a node that is not stored. Nodes are removed (autoscaler, spot reclaim) before pod GC deletes their
   pods, so this is a warning too.
 
 On ``k8s_clusters`` (ERROR, not blocking, so a stale cluster never stops the sync that would
@@ -39,27 +40,19 @@ See docs/checks.md for what each failure means and what to do.
 
 
 import datetime as dt
+import enum
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Callable
 
 import dagster as dg
 import psycopg
 from psycopg import sql
 
-from k8s_assets import coverage_checks
 from k8s_assets.catalog.types import Kind
 from k8s_assets.database import sql_template, sql_text
 from k8s_assets.inventory import CLUSTER_UID, CLUSTERS_TABLE, LISTED, LISTING_STATUS
 from k8s_assets.resources import PostgresResource
-
-ROW_COUNT = "row_count_matches_listing"
-CLUSTER_REFERENCE = "rows_reference_cluster"
-NAMESPACE_REFERENCE = "rows_reference_namespace"
-UNIQUE_NAMES = "names_unique"
-OWNER_REFERENCE = "controller_owners_resolve"
-NODE_REFERENCE = "scheduled_on_stored_node"
-SYNCED_RECENTLY = "synced_recently"
-HISTORY_AGREES = "history_matches_current"
 
 NAMESPACES_TABLE = "k8s_namespaces"
 NODES_TABLE = "k8s_nodes"
@@ -74,40 +67,12 @@ OWNER_COLUMNS = ("owner_kind", "owner_name", "owner_uid")
 FINDING_COLUMNS = ("offending", "namespace", "name", "detail")
 
 
-@dataclass(frozen=True)
-class CheckInfo:
-    """A check as docs and tests see it."""
+class Stage(enum.Enum):
+    """When a check is evaluated in the sync step."""
 
-    name: str
-    severity: dg.AssetCheckSeverity
-    blocking: bool
-    description: str
-
-
-CHECKS: dict[str, CheckInfo] = {
-    c.name: c
-    for c in (
-        CheckInfo(ROW_COUNT, dg.AssetCheckSeverity.ERROR, True,
-                  "Rows stored for the cluster equal the objects the latest listing returned "
-                  "(`listed` in the materialization metadata), less those the database refused "
-                  "and holds no version of (k8s_rejected_objects)."),
-        CheckInfo(CLUSTER_REFERENCE, dg.AssetCheckSeverity.ERROR, True,
-                  "The context resolves to a stored cluster and every row it wrote has a k8s_clusters row."),
-        CheckInfo(NAMESPACE_REFERENCE, dg.AssetCheckSeverity.ERROR, True,
-                  "Every row's namespace is stored in k8s_namespaces for the cluster."),
-        CheckInfo(UNIQUE_NAMES, dg.AssetCheckSeverity.ERROR, True,
-                  "No two rows of the cluster share (namespace, name)."),
-        CheckInfo(OWNER_REFERENCE, dg.AssetCheckSeverity.WARN, False,
-                  "Every controlling ownerReference resolves to a stored object when its kind is synced."),
-        CheckInfo(NODE_REFERENCE, dg.AssetCheckSeverity.WARN, False,
-                  "Every scheduled pod's node_name is stored in k8s_nodes."),
-        CheckInfo(HISTORY_AGREES, dg.AssetCheckSeverity.ERROR, True,
-                  "Every current row has exactly one open version in the kind's history at the same "
-                  "resourceVersion, and no open version lacks a current row."),
-        CheckInfo(SYNCED_RECENTLY, dg.AssetCheckSeverity.ERROR, False,
-                  "The cluster was synced within two schedule intervals and no kind keeps failing."),
-    )
-}
+    KIND = "right after its kind is merged (it reads only the kind's own table)"
+    REFERENCES = "after every kind of the run (it reads the tables the kind refers to)"
+    CLUSTER = "last, on k8s_clusters"
 
 
 # ---------------------------------------------------------------------------
@@ -235,35 +200,57 @@ def _plain(value):
     return getattr(value, "value", value)
 
 
+@dataclass
+class Evaluation:
+    """What every check of one table, one partition and one snapshot is evaluated with."""
+
+    results: Results
+    cur: psycopg.Cursor
+    kind: Kind | None  # None for the checks of k8s_clusters
+    partition: str
+    cluster_uid: str | None
+    cluster_stored: bool = False
+    kinds: Sequence[Kind] = ()  # every selected kind (references may resolve to any)
+    covered: dict = field(default_factory=dict)  # table -> (status, last complete listing)
+    instance: dg.DagsterInstance | None = None
+    run_id: str = ""
+    schedule: str = "0 * * * *"
+    max_age: dt.timedelta | None = None
+
+    @property
+    def selected(self) -> set[str]:
+        return {k.table for k in self.kinds}
+
+
 # ---------------------------------------------------------------------------
-# Integrity checks (ERROR, blocking)
+# The checks' evaluations: one function each, named in the registry below.
 
 
-def check_row_count(results: Results, cur: psycopg.Cursor, kind: Kind, instance: dg.DagsterInstance,
-                    partition: str, cluster_uid: str | None, run_id: str) -> dg.AssetCheckResult:
-    record = latest_materialization(instance, results.asset_key, partition)
+def row_count_matches_listing(e: Evaluation) -> dg.AssetCheckResult:
+    name, kind = "row_count_matches_listing", e.kind
+    record = latest_materialization(e.instance, e.results.asset_key, e.partition)
     if record is None:
-        return results.result(ROW_COUNT, False, f"{kind.table} has no materialization for {partition!r}: "
-                              "there is no listing to compare the stored rows with")
+        return e.results.result(name, False, f"{kind.table} has no materialization for {e.partition!r}: "
+                                "there is no listing to compare the stored rows with")
     metadata = {k: _plain(v) for k, v in record.asset_materialization.metadata.items()}
     status = str(metadata.get(LISTING_STATUS, "complete"))
-    run = {"materialization_run_id": record.run_id, "materialized_in_this_run": record.run_id == run_id}
+    run = {"materialization_run_id": record.run_id, "materialized_in_this_run": record.run_id == e.run_id}
     if status != "complete":
-        return results.result(
-            ROW_COUNT, True,
+        return e.results.result(
+            name, True,
             f"not compared: the latest listing of {kind.resource} was {status}, so the rows of the last "
             "complete listing were kept on purpose (see k8s_sync_coverage)",
             skipped=f"listing_status={status}", listing_status=status, **run,
         )
     listed = metadata.get(LISTED)
-    counted_uid = str(metadata.get(CLUSTER_UID) or cluster_uid or "")
+    counted_uid = str(metadata.get(CLUSTER_UID) or e.cluster_uid or "")
     if listed is None or not counted_uid:
-        return results.result(ROW_COUNT, False, "the latest materialization carries no `listed` count or "
-                              "cluster_uid", listing_status=status, **run)
-    stored = cur.execute(sql_template("checks/row_count.sql", table=sql.Identifier(kind.table)),
-                         {"cluster_uid": counted_uid}).fetchone()[0]
-    rejected = cur.execute(sql_template("checks/rejected_unstored.sql", table=sql.Identifier(kind.table)),
-                           {"cluster_uid": counted_uid, "kind": kind.table}).fetchone()[0]
+        return e.results.result(name, False, "the latest materialization carries no `listed` count or "
+                                "cluster_uid", listing_status=status, **run)
+    stored = e.cur.execute(sql_template("checks/row_count.sql", table=sql.Identifier(kind.table)),
+                           {"cluster_uid": counted_uid}).fetchone()[0]
+    rejected = e.cur.execute(sql_template("checks/rejected_unstored.sql", table=sql.Identifier(kind.table)),
+                             {"cluster_uid": counted_uid, "kind": kind.table}).fetchone()[0]
     difference = stored + rejected - int(listed)
     finding = Finding(offending=abs(difference))
     refused = f" and {rejected} refused by the database (k8s_rejected_objects)" if rejected else ""
@@ -275,109 +262,75 @@ def check_row_count(results: Results, cur: psycopg.Cursor, kind: Kind, instance:
     else:
         text = (f"{difference} rows too many: the listing returned {listed} objects but {stored} rows are "
                 f"stored{refused}")
-    return results.result(ROW_COUNT, difference == 0, text, finding, listed=int(listed), stored=stored,
-                          rejected=rejected, difference=difference, listing_status=status,
-                          counted_cluster_uid=counted_uid, **run)
+    return e.results.result(name, difference == 0, text, finding, listed=int(listed), stored=stored,
+                            rejected=rejected, difference=difference, listing_status=status,
+                            counted_cluster_uid=counted_uid, **run)
 
 
-def check_cluster_reference(results: Results, cur: psycopg.Cursor, kind: Kind, partition: str,
-                            cluster_uid: str | None, cluster_stored: bool) -> dg.AssetCheckResult:
-    finding = run_finding(cur, kind_template("checks/unknown_cluster_rows.sql", kind), {"context_name": partition})
+def rows_reference_cluster(e: Evaluation) -> dg.AssetCheckResult:
+    finding = run_finding(e.cur, kind_template("checks/unknown_cluster_rows.sql", e.kind), {"context_name": e.partition})
     problems = []
-    if cluster_uid is None:
-        problems.append(f"context {partition!r} has no k8s_cluster_contexts row (never synced)")
-    elif not cluster_stored:
-        problems.append(f"context {partition!r} maps to cluster {cluster_uid}, which has no k8s_clusters row")
+    if e.cluster_uid is None:
+        problems.append(f"context {e.partition!r} has no k8s_cluster_contexts row (never synced)")
+    elif not e.cluster_stored:
+        problems.append(f"context {e.partition!r} maps to cluster {e.cluster_uid}, which has no k8s_clusters row")
     if finding.offending:
         problems.append(summary(finding, "rows written by this context reference a cluster_uid missing "
                                          "from k8s_clusters"))
-    return results.result(CLUSTER_REFERENCE, not problems, "; ".join(problems) or "every row's cluster is stored",
-                          finding, context_resolves=cluster_uid is not None and cluster_stored)
+    return e.results.result("rows_reference_cluster", not problems,
+                            "; ".join(problems) or "every row's cluster is stored",
+                            finding, context_resolves=e.cluster_uid is not None and e.cluster_stored)
 
 
-def check_namespace_reference(results: Results, cur: psycopg.Cursor, kind: Kind, selected: set[str],
-                              covered: dict, cluster_uid: str) -> dg.AssetCheckResult:
-    if NAMESPACES_TABLE not in selected:
-        return results.result(NAMESPACE_REFERENCE, True, "not checked: k8s_namespaces is not a selected kind",
-                              skipped="k8s_namespaces not selected")
-    _, listed_at = covered.get(NAMESPACES_TABLE, (None, None))
+def names_unique(e: Evaluation) -> dg.AssetCheckResult:
+    finding = run_finding(e.cur, kind_template("checks/duplicate_names.sql", e.kind), {"cluster_uid": e.cluster_uid})
+    names = finding.counts.get("duplicate_names", 0)
+    text = (f"{names} names are held by {finding.offending} rows, e.g. " + "; ".join(finding.examples)
+            if names else "every name is held by one row")
+    return e.results.result("names_unique", finding.offending == 0, text, finding)
+
+
+def history_matches_current(e: Evaluation) -> dg.AssetCheckResult:
+    finding = run_finding(e.cur, kind_template("history/open_versions_disagree.sql", e.kind,
+                                               history=sql.Identifier(f"{e.kind.table}_history")),
+                          {"cluster_uid": e.cluster_uid})
+    return e.results.result("history_matches_current", finding.offending == 0,
+                            summary(finding, "rows and open versions disagree") if finding.offending
+                            else "every current row is the open version of its history", finding)
+
+
+def visible_kind_not_forbidden(e: Evaluation) -> dg.AssetCheckResult:
+    table = e.kind.table
+    params = {"kind": table, "prefix": table.replace("_", r"\_") + ":%", "context": e.partition}
+    lost = e.cur.execute(sql_text("checks/lost_visibility.sql"), params).fetchall()
+    complete, forbidden, not_served, failed = e.cur.execute(sql_text("checks/coverage_counts.sql"), params).fetchone()
+    metadata: dict = {"complete": complete, "forbidden": forbidden, "not_served": not_served, "failed": failed}
+    if lost:
+        metadata["lost_visibility"] = dg.MetadataValue.md("\n".join(
+            f"- `{kind}` in `{context}`: forbidden since {synced_at:%Y-%m-%d %H:%M:%S}, last complete "
+            f"{last_complete:%Y-%m-%d %H:%M:%S}" for kind, context, last_complete, synced_at, _ in lost))
+    return e.results.result(
+        "visible_kind_not_forbidden", not lost,
+        f"{len(lost)} cluster/kind pair(s) that were visible are now forbidden" if lost else "no kind lost visibility",
+        Finding(offending=len(lost)), **metadata)
+
+
+def rows_reference_namespace(e: Evaluation) -> dg.AssetCheckResult:
+    name = "rows_reference_namespace"
+    if NAMESPACES_TABLE not in e.selected:
+        return e.results.result(name, True, "not checked: k8s_namespaces is not a selected kind",
+                                skipped="k8s_namespaces not selected")
+    _, listed_at = e.covered.get(NAMESPACES_TABLE, (None, None))
     if listed_at is None:
-        return results.result(NAMESPACE_REFERENCE, True,
-                              "not checked: namespaces of this cluster were never listed completely",
-                              skipped="namespaces never listed completely")
-    finding = run_finding(cur, kind_template("checks/missing_namespaces.sql", kind),
-                          {"cluster_uid": cluster_uid, "namespaces_listed_at": listed_at - NAMESPACE_LISTING_MARGIN})
+        return e.results.result(name, True, "not checked: namespaces of this cluster were never listed completely",
+                                skipped="namespaces never listed completely")
+    finding = run_finding(e.cur, kind_template("checks/missing_namespaces.sql", e.kind),
+                          {"cluster_uid": e.cluster_uid, "namespaces_listed_at": listed_at - NAMESPACE_LISTING_MARGIN})
     text = summary(finding, "rows are in a namespace that is not stored")
     if finding.counts.get("created_after_namespace_listing"):
         text += (f" ({finding.counts['created_after_namespace_listing']} rows created after the namespaces "
                  "were listed are not counted)")
-    return results.result(NAMESPACE_REFERENCE, finding.offending == 0, text, finding,
-                          namespaces_listed_at=listed_at.isoformat())
-
-
-def check_unique_names(results: Results, cur: psycopg.Cursor, kind: Kind, cluster_uid: str) -> dg.AssetCheckResult:
-    finding = run_finding(cur, kind_template("checks/duplicate_names.sql", kind), {"cluster_uid": cluster_uid})
-    names = finding.counts.get("duplicate_names", 0)
-    text = (f"{names} names are held by {finding.offending} rows, e.g. " + "; ".join(finding.examples)
-            if names else "every name is held by one row")
-    return results.result(UNIQUE_NAMES, finding.offending == 0, text, finding)
-
-
-def check_history_agrees(results: Results, cur: psycopg.Cursor, kind: Kind, cluster_uid: str) -> dg.AssetCheckResult:
-    finding = run_finding(cur, kind_template("history/open_versions_disagree.sql", kind,
-                                             history=sql.Identifier(f"{kind.table}_history")),
-                          {"cluster_uid": cluster_uid})
-    return results.result(HISTORY_AGREES, finding.offending == 0,
-                          summary(finding, "rows and open versions disagree") if finding.offending
-                          else "every current row is the open version of its history", finding)
-
-
-INTEGRITY_CHECKS = (ROW_COUNT, CLUSTER_REFERENCE, UNIQUE_NAMES, HISTORY_AGREES)
-
-
-def check_spec(name: str, table: str, partitions_def: dg.PartitionsDefinition | None) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=table, blocking=CHECKS[name].blocking,
-                             description=CHECKS[name].description, partitions_def=partitions_def)
-
-
-def integrity_specs(kind: Kind, partitions_def: dg.PartitionsDefinition | None) -> list[dg.AssetCheckSpec]:
-    """Counts, cluster, name uniqueness, history and coverage of one kind: they need no other
-    table than its own, so they are evaluated right after the kind is merged (and are never
-    held back by another kind's failure)."""
-    return [*(check_spec(name, kind.table, partitions_def) for name in INTEGRITY_CHECKS),
-            coverage_checks.coverage_spec(kind.table, partitions_def)]
-
-
-def integrity_results(kind: Kind, wanted: set[str], partition: str, instance: dg.DagsterInstance, run_id: str,
-                      postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
-    """The wanted integrity checks (names) of one kind for one partition, in one snapshot."""
-    if not wanted:
-        return
-    results = Results(dg.AssetKey(kind.table), partition)
-    with snapshot(postgres) as conn, conn.transaction():
-        cur = conn.cursor()
-        cluster_uid, cluster_stored = resolve_cluster(cur, partition)
-        results.set_cluster(cluster_uid)
-        if coverage_checks.CHECK_NAME in wanted:
-            yield coverage_checks.evaluate(conn, kind.table, partition)
-        for name in INTEGRITY_CHECKS:
-            if name not in wanted:
-                continue
-            if name == ROW_COUNT:
-                yield check_row_count(results, cur, kind, instance, partition, cluster_uid, run_id)
-            elif name == CLUSTER_REFERENCE:
-                yield check_cluster_reference(results, cur, kind, partition, cluster_uid, cluster_stored)
-            elif cluster_uid is None:
-                yield results.result(name, False, f"context {partition!r} does not resolve to a cluster "
-                                                  "(no k8s_cluster_contexts row)")
-            elif name == UNIQUE_NAMES:
-                yield check_unique_names(results, cur, kind, cluster_uid)
-            elif name == HISTORY_AGREES:
-                yield check_history_agrees(results, cur, kind, cluster_uid)
-
-
-# ---------------------------------------------------------------------------
-# Reference checks (WARN, not blocking)
+    return e.results.result(name, finding.offending == 0, text, finding, namespaces_listed_at=listed_at.isoformat())
 
 
 def owner_tables(kinds: Iterable[Kind], covered: dict) -> dict[str, list[str]]:
@@ -403,11 +356,9 @@ def dangling_owners_query(kind: Kind, resolvable: dict[str, list[str]]) -> tuple
     return sql_template("checks/dangling_owners.sql", refs=refs, dangling=dangling), params
 
 
-def check_owner_reference(results: Results, cur: psycopg.Cursor, kind: Kind, kinds: Sequence[Kind],
-                          covered: dict, cluster_uid: str) -> dg.AssetCheckResult:
-    resolvable = owner_tables(kinds, covered)
-    statement, params = dangling_owners_query(kind, resolvable)
-    rows = cur.execute(statement, {"cluster_uid": cluster_uid, **params}).fetchall()
+def controller_owners_resolve(e: Evaluation) -> dg.AssetCheckResult:
+    statement, params = dangling_owners_query(e.kind, owner_tables(e.kinds, e.covered))
+    rows = e.cur.execute(statement, {"cluster_uid": e.cluster_uid, **params}).fetchall()
     finding, references, not_synced = Finding(), 0, {}
     for category, count, namespace, name, detail in rows:
         if category == "dangling":
@@ -420,65 +371,21 @@ def check_owner_reference(results: Results, cur: psycopg.Cursor, kind: Kind, kin
     text = summary(finding, "controlling owner references do not resolve to a stored object")
     if not_synced:
         text += "; not checked (owner kind not synced): " + ", ".join(f"{k} x{n}" for k, n in sorted(not_synced.items()))
-    return results.result(
-        OWNER_REFERENCE, finding.offending == 0, text, finding,
+    return e.results.result(
+        "controller_owners_resolve", finding.offending == 0, text, finding,
         owner_references=references, unchecked_references=sum(not_synced.values()),
         unchecked_owner_kinds=", ".join(sorted(not_synced)),
     )
 
 
-def check_node_reference(results: Results, cur: psycopg.Cursor, kind: Kind, selected: set[str],
-                         covered: dict, cluster_uid: str) -> dg.AssetCheckResult:
-    if NODES_TABLE not in selected or covered.get(NODES_TABLE, (None, None))[1] is None:
-        return results.result(NODE_REFERENCE, True, "not checked: nodes are not selected or were never listed "
-                              "completely in this cluster", skipped="nodes not synced")
-    finding = run_finding(cur, kind_template("checks/missing_nodes.sql", kind), {"cluster_uid": cluster_uid})
-    return results.result(NODE_REFERENCE, finding.offending == 0,
-                          summary(finding, "scheduled rows are bound to a node that is not stored"), finding)
-
-
-def reference_checks_of(kind: Kind) -> list[str]:
-    return [*([NAMESPACE_REFERENCE] if kind.namespaced else []), OWNER_REFERENCE,
-            *([NODE_REFERENCE] if "node_name" in {c.name for c in kind.columns} else [])]
-
-
-def reference_specs(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefinition | None
-                    ) -> list[dg.AssetCheckSpec]:
-    return [check_spec(name, kind.table, partitions_def) for kind in kinds for name in reference_checks_of(kind)]
-
-
-def reference_results(kinds: Sequence[Kind], wanted: set[dg.AssetCheckKey], partition: str,
-                      postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
-    """Namespace (error), owner and node (warning) references of the wanted checks, in one snapshot.
-
-    A reference can only be checked once the referenced kind is stored, and any kind may own
-    another, so these are evaluated after every kind of the run; ``kinds`` are all selected
-    kinds (the tables references may resolve to), ``wanted`` the checks to evaluate.
-    """
-    pairs = [(kind, name) for kind in kinds for name in reference_checks_of(kind)
-             if dg.AssetCheckKey(dg.AssetKey(kind.table), name) in wanted]
-    if not pairs:
-        return
-    selected = {k.table for k in kinds}
-    with snapshot(postgres) as conn, conn.transaction():
-        cur = conn.cursor()
-        cluster_uid, _ = resolve_cluster(cur, partition)
-        covered = coverage(cur, cluster_uid) if cluster_uid else {}
-        for kind, name in pairs:
-            results = Results(dg.AssetKey(kind.table), partition)
-            results.set_cluster(cluster_uid)
-            if cluster_uid is None:
-                yield results.result(name, False, f"context {partition!r} does not resolve to a cluster")
-            elif name == NAMESPACE_REFERENCE:
-                yield check_namespace_reference(results, cur, kind, selected, covered, cluster_uid)
-            elif name == OWNER_REFERENCE:
-                yield check_owner_reference(results, cur, kind, kinds, covered, cluster_uid)
-            elif name == NODE_REFERENCE:
-                yield check_node_reference(results, cur, kind, selected, covered, cluster_uid)
-
-
-# ---------------------------------------------------------------------------
-# Freshness (on k8s_clusters; ERROR, not blocking)
+def scheduled_on_stored_node(e: Evaluation) -> dg.AssetCheckResult:
+    name = "scheduled_on_stored_node"
+    if NODES_TABLE not in e.selected or e.covered.get(NODES_TABLE, (None, None))[1] is None:
+        return e.results.result(name, True, "not checked: nodes are not selected or were never listed "
+                                "completely in this cluster", skipped="nodes not synced")
+    finding = run_finding(e.cur, kind_template("checks/missing_nodes.sql", e.kind), {"cluster_uid": e.cluster_uid})
+    return e.results.result(name, finding.offending == 0,
+                            summary(finding, "scheduled rows are bound to a node that is not stored"), finding)
 
 
 def schedule_interval(cron: str) -> dt.timedelta:
@@ -495,69 +402,200 @@ def max_age_of(schedule: str, max_age: dt.timedelta | None = None) -> dt.timedel
     return max_age or STALE_AFTER_INTERVALS * schedule_interval(schedule)
 
 
-def freshness_spec(partitions_def: dg.PartitionsDefinition | None, schedule: str,
-                   max_age: dt.timedelta | None = None) -> dg.AssetCheckSpec:
-    max_age = max_age_of(schedule, max_age)
-    return dg.AssetCheckSpec(
-        SYNCED_RECENTLY, asset=CLUSTERS_TABLE, blocking=CHECKS[SYNCED_RECENTLY].blocking,
-        partitions_def=partitions_def,
-        description=(f"The cluster was synced within {max_age} ({STALE_AFTER_INTERVALS} intervals of the "
-                     f"schedule {schedule!r}) and no selected kind has failed to list for that long."),
-    )
-
-
-def freshness_result(kinds: Sequence[Kind], partition: str, postgres: PostgresResource, schedule: str,
-                     max_age: dt.timedelta | None = None) -> dg.AssetCheckResult:
-    max_age = max_age_of(schedule, max_age)
-    tables = [k.table for k in kinds]
-    results = Results(dg.AssetKey(CLUSTERS_TABLE), partition)
-    with snapshot(postgres) as conn, conn.transaction():
-        cur = conn.cursor()
-        row = cur.execute(sql_text("checks/cluster_freshness.sql"), {"context_name": partition}).fetchone()
-        if row is None:
-            return results.result(SYNCED_RECENTLY, False, f"context {partition!r} was never synced")
-        cluster_uid, last_synced_at, _, age = row
-        results.set_cluster(str(cluster_uid))
-        stale = cur.execute(sql_text("checks/stale_kinds.sql"),
-                            {"cluster_uid": cluster_uid, "kinds": tables, "max_age": max_age}).fetchall()
+def synced_recently(e: Evaluation) -> dg.AssetCheckResult:
+    name = "synced_recently"
+    max_age = max_age_of(e.schedule, e.max_age)
+    row = e.cur.execute(sql_text("checks/cluster_freshness.sql"), {"context_name": e.partition}).fetchone()
+    if row is None:
+        return e.results.result(name, False, f"context {e.partition!r} was never synced")
+    cluster_uid, last_synced_at, _, age = row
+    e.results.set_cluster(str(cluster_uid))
+    stale = e.cur.execute(sql_text("checks/stale_kinds.sql"),
+                          {"cluster_uid": cluster_uid, "kinds": sorted(e.selected), "max_age": max_age}).fetchall()
     finding = Finding(
         offending=len(stale),
         examples=[f"{kind}: last complete listing "
                   + (f"{dt.timedelta(seconds=round(a))} ago" if a is not None else "never")
                   + f" ({status})" for kind, status, _, a in stale[:MAX_EXAMPLES]],
     )
-    cluster_stale = age > max_age.total_seconds()
     problems = []
-    if cluster_stale:
+    if age > max_age.total_seconds():
         problems.append(f"last synced {dt.timedelta(seconds=max(0, round(age)))} ago, more than {max_age}")
     if stale:
         problems.append(summary(finding, "kinds have failed to list for longer than that"))
     text = "; ".join(problems) or f"synced {dt.timedelta(seconds=max(0, round(age)))} ago (allowed: {max_age})"
-    return results.result(
-        SYNCED_RECENTLY, not problems, text, finding, last_synced_at=last_synced_at.isoformat(),
+    return e.results.result(
+        name, not problems, text, finding, last_synced_at=last_synced_at.isoformat(),
         age_seconds=int(age), max_age_seconds=int(max_age.total_seconds()), stale_kinds=len(stale),
-        schedule=schedule,
+        schedule=e.schedule,
     )
 
 
 # ---------------------------------------------------------------------------
+# The registry: one entry per check. A new check is an entry here, its evaluation above and
+# its SQL in sql/checks/ (docs/checks.md says what a failure means).
+
+
+def every_kind(kind: Kind) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    severity: dg.AssetCheckSeverity
+    blocking: bool  # a failure stops what depends on the asset (only with ERROR severity)
+    stage: Stage
+    description: str  # what passing means, shown in the UI; {max_age} and {schedule} are filled in
+    evaluate: Callable[[Evaluation], dg.AssetCheckResult]
+    applies_to: Callable[[Kind], bool] = every_kind
+    # Evaluated (and failing when the context resolves to no cluster) only for a resolved cluster.
+    needs_cluster: bool = True
+    # Also evaluated for generic tables (custom resources: one table, many kinds).
+    generic: bool = False
+
+
+CHECKS: dict[str, Check] = {c.name: c for c in (
+    Check("row_count_matches_listing", dg.AssetCheckSeverity.ERROR, True, Stage.KIND,
+          "Rows stored for the cluster equal the objects the latest listing returned "
+          "(`listed` in the materialization metadata), less those the database refused "
+          "and holds no version of (k8s_rejected_objects).",
+          row_count_matches_listing, needs_cluster=False),
+    Check("rows_reference_cluster", dg.AssetCheckSeverity.ERROR, True, Stage.KIND,
+          "The context resolves to a stored cluster and every row it wrote has a k8s_clusters row.",
+          rows_reference_cluster, needs_cluster=False),
+    Check("names_unique", dg.AssetCheckSeverity.ERROR, True, Stage.KIND,
+          "No two rows of the cluster share (namespace, name).", names_unique),
+    Check("history_matches_current", dg.AssetCheckSeverity.ERROR, True, Stage.KIND,
+          "Every current row has exactly one open version in the kind's history at the same "
+          "resourceVersion, and no open version lacks a current row.", history_matches_current),
+    Check("visible_kind_not_forbidden", dg.AssetCheckSeverity.ERROR, False, Stage.KIND,
+          "Fails when a kind listed completely before is now forbidden (RBAC narrowed): "
+          "its stored rows are kept but no longer current.",
+          visible_kind_not_forbidden, needs_cluster=False, generic=True),
+    Check("rows_reference_namespace", dg.AssetCheckSeverity.ERROR, True, Stage.REFERENCES,
+          "Every row's namespace is stored in k8s_namespaces for the cluster.",
+          rows_reference_namespace, applies_to=lambda kind: kind.namespaced),
+    Check("controller_owners_resolve", dg.AssetCheckSeverity.WARN, False, Stage.REFERENCES,
+          "Every controlling ownerReference resolves to a stored object when its kind is synced.",
+          controller_owners_resolve),
+    Check("scheduled_on_stored_node", dg.AssetCheckSeverity.WARN, False, Stage.REFERENCES,
+          "Every row's node_name (a pod's, a volume attachment's) is stored in k8s_nodes.", scheduled_on_stored_node,
+          applies_to=lambda kind: "node_name" in {c.name for c in kind.columns}),
+    Check("synced_recently", dg.AssetCheckSeverity.ERROR, False, Stage.CLUSTER,
+          "The cluster was synced within {max_age} ({intervals} intervals of the schedule {schedule!r}) and no "
+          "selected kind has failed to list for that long.", synced_recently, needs_cluster=False),
+)}
+
+
+def checks_of(kind: Kind, stage: Stage) -> list[Check]:
+    return [c for c in CHECKS.values() if c.stage is stage and c.applies_to(kind)]
+
+
+def check_spec(check: Check, table: str, partitions_def: dg.PartitionsDefinition | None, schedule: str = "0 * * * *",
+               max_age: dt.timedelta | None = None) -> dg.AssetCheckSpec:
+    description = check.description.format(max_age=max_age_of(schedule, max_age), schedule=schedule,
+                                           intervals=STALE_AFTER_INTERVALS)
+    return dg.AssetCheckSpec(check.name, asset=table, blocking=check.blocking, description=description,
+                             partitions_def=partitions_def)
+
+
+def evaluate(checks: Iterable[Check], e: Evaluation) -> Iterator[dg.AssetCheckResult]:
+    for check in checks:
+        if check.needs_cluster and e.cluster_uid is None:
+            yield e.results.result(check.name, False, f"context {e.partition!r} does not resolve to a cluster "
+                                                      "(no k8s_cluster_contexts row)")
+        else:
+            yield check.evaluate(e)
+
+
+# ---------------------------------------------------------------------------
+# What the sync step (k8s_assets/cluster_sync.py) asks for.
 
 
 def check_specs(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefinition | None, schedule: str = "0 * * * *",
                 max_age: dt.timedelta | None = None) -> list[dg.AssetCheckSpec]:
-    """Every check of the selected kinds (and of k8s_clusters), on the same partitions as the assets.
-
-    They are check specs of the sync step (k8s_assets/cluster_sync.py), which evaluates them
-    with the functions above: integrity right after each kind, references and freshness last.
-    """
+    """Every check of the selected kinds (and of k8s_clusters), on the same partitions as the assets."""
     kinds = tuple(kinds)
-    return [freshness_spec(partitions_def, schedule, max_age),
-            *(spec for k in kinds for spec in integrity_specs(k, partitions_def)),
-            *reference_specs(kinds, partitions_def)]
+    cluster_checks = [c for c in CHECKS.values() if c.stage is Stage.CLUSTER]
+    return [*(check_spec(c, CLUSTERS_TABLE, partitions_def, schedule, max_age) for c in cluster_checks),
+            *(check_spec(c, k.table, partitions_def) for k in kinds for c in checks_of(k, Stage.KIND)),
+            *(check_spec(c, k.table, partitions_def) for k in kinds for c in checks_of(k, Stage.REFERENCES))]
+
+
+def generic_specs(table: str, partitions_def: dg.PartitionsDefinition | None) -> list[dg.AssetCheckSpec]:
+    """The checks of a generic table (custom resources), whose rows are of many kinds."""
+    return [check_spec(c, table, partitions_def) for c in CHECKS.values() if c.generic]
+
+
+def integrity_results(kind: Kind, wanted: set[str], partition: str, instance: dg.DagsterInstance, run_id: str,
+                      postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
+    """The wanted checks (names) of one kind that read only its own table, in one snapshot:
+    evaluated right after the kind is merged, never held back by another kind's failure."""
+    chosen = [c for c in checks_of(kind, Stage.KIND) if c.name in wanted]
+    if not chosen:
+        return
+    with snapshot(postgres) as conn, conn.transaction():
+        cur = conn.cursor()
+        cluster_uid, cluster_stored = resolve_cluster(cur, partition)
+        results = Results(dg.AssetKey(kind.table), partition)
+        results.set_cluster(cluster_uid)
+        yield from evaluate(chosen, Evaluation(results, cur, kind, partition, cluster_uid, cluster_stored,
+                                               instance=instance, run_id=run_id))
+
+
+def generic_results(kind: Kind, wanted: set[str], partition: str, postgres: PostgresResource
+                    ) -> Iterator[dg.AssetCheckResult]:
+    """The wanted checks of a generic table (``kind`` is its catalog entry)."""
+    chosen = [c for c in CHECKS.values() if c.generic and c.name in wanted]
+    if not chosen:
+        return
+    with snapshot(postgres) as conn, conn.transaction():
+        cur = conn.cursor()
+        cluster_uid, cluster_stored = resolve_cluster(cur, partition)
+        results = Results(dg.AssetKey(kind.table), partition)
+        results.set_cluster(cluster_uid)
+        yield from evaluate(chosen, Evaluation(results, cur, kind, partition, cluster_uid, cluster_stored))
+
+
+def reference_results(kinds: Sequence[Kind], wanted: set[dg.AssetCheckKey], partition: str,
+                      postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
+    """The wanted checks that read the tables a kind refers to, in one snapshot.
+
+    A reference can only be checked once the referenced kind is stored, and any kind may own
+    another, so these are evaluated after every kind of the run; ``kinds`` are all selected
+    kinds (the tables references may resolve to), ``wanted`` the checks to evaluate.
+    """
+    pairs = [(kind, [c for c in checks_of(kind, Stage.REFERENCES)
+                     if dg.AssetCheckKey(dg.AssetKey(kind.table), c.name) in wanted]) for kind in kinds]
+    pairs = [(kind, chosen) for kind, chosen in pairs if chosen]
+    if not pairs:
+        return
+    with snapshot(postgres) as conn, conn.transaction():
+        cur = conn.cursor()
+        cluster_uid, _ = resolve_cluster(cur, partition)
+        covered = coverage(cur, cluster_uid) if cluster_uid else {}
+        for kind, chosen in pairs:
+            results = Results(dg.AssetKey(kind.table), partition)
+            results.set_cluster(cluster_uid)
+            yield from evaluate(chosen, Evaluation(results, cur, kind, partition, cluster_uid, kinds=kinds,
+                                                   covered=covered))
+
+
+def cluster_results(kinds: Sequence[Kind], wanted: set[dg.AssetCheckKey], partition: str, postgres: PostgresResource,
+                    schedule: str, max_age: dt.timedelta | None = None) -> Iterator[dg.AssetCheckResult]:
+    """The wanted checks of k8s_clusters (freshness), last."""
+    chosen = [c for c in CHECKS.values() if c.stage is Stage.CLUSTER
+              and dg.AssetCheckKey(dg.AssetKey(CLUSTERS_TABLE), c.name) in wanted]
+    if not chosen:
+        return
+    with snapshot(postgres) as conn, conn.transaction():
+        results = Results(dg.AssetKey(CLUSTERS_TABLE), partition)
+        yield from evaluate(chosen, Evaluation(results, conn.cursor(), None, partition, None, kinds=kinds,
+                                               schedule=schedule, max_age=max_age))
 
 
 def is_blocking_failure(result: dg.AssetCheckResult) -> bool:
     """A failed check that blocks what depends on its asset (as Dagster treats blocking specs)."""
-    info = CHECKS.get(result.check_name)
-    blocking = info.blocking if info else False
-    return not result.passed and blocking and result.severity == dg.AssetCheckSeverity.ERROR
+    check = CHECKS.get(result.check_name)
+    return not result.passed and check is not None and check.blocking and result.severity == dg.AssetCheckSeverity.ERROR

@@ -32,7 +32,7 @@ from typing import TypeVar
 import dagster as dg
 import pandas as pd
 
-from k8s_assets import checks, coverage_checks
+from k8s_assets import checks
 from k8s_assets.catalog.generic import CUSTOM_RESOURCES
 from k8s_assets.catalog.types import Kind
 from k8s_assets.custom_resources import CRDS, custom_resources_spec, sync_custom_resources
@@ -74,7 +74,7 @@ def build_sync_assets(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefini
     check_specs = checks.check_specs(kinds, partitions_def, schedule)
     if CUSTOM_RESOURCES.table in deps:
         specs.append(custom_resources_spec())
-        check_specs.append(coverage_checks.coverage_spec(CUSTOM_RESOURCES.table, partitions_def))
+        check_specs += checks.generic_specs(CUSTOM_RESOURCES.table, partitions_def)
     if IMAGES_TABLE in deps:
         specs.append(images_spec())
     # The images are derived in PostgreSQL: nothing goes through the IO manager for them.
@@ -133,17 +133,17 @@ class ClusterSync:
         if CUSTOM_RESOURCES.table in self.selected:
             yield from self.asset(CUSTOM_RESOURCES.table, lambda: sync_custom_resources(
                 self.context, cluster_uid, self.kubernetes, self.postgres), upstream=[CRDS.table])
-        if self.evaluates(CUSTOM_RESOURCES.table) and coverage_checks.CHECK_NAME in self.wanted_names(
-                CUSTOM_RESOURCES.table):
-            yield coverage_checks.coverage_result(self.postgres, CUSTOM_RESOURCES.table, self.partition)
+        if self.evaluates(CUSTOM_RESOURCES.table):
+            yield from self.checked(checks.generic_results(
+                CUSTOM_RESOURCES, self.wanted_names(CUSTOM_RESOURCES.table), self.partition, self.postgres))
         if IMAGES_TABLE in self.selected:
             sources = [t for t in SOURCE_TABLES if t in {k.table for k in self.kinds}]
             yield from self.asset(IMAGES_TABLE, lambda: derive_images(self.partition, cluster_uid, self.postgres),
                                   upstream=sources)
         references = {key for key in self.wanted_checks if self.evaluates(key.asset_key.path[-1])}
         yield from self.checked(checks.reference_results(self.kinds, references, self.partition, self.postgres))
-        if dg.AssetCheckKey(dg.AssetKey(CLUSTERS_TABLE), checks.SYNCED_RECENTLY) in self.wanted_checks:
-            yield checks.freshness_result(self.kinds, self.partition, self.postgres, self.schedule)
+        yield from self.checked(checks.cluster_results(self.kinds, self.wanted_checks, self.partition, self.postgres,
+                                                       self.schedule))
         self.fail_if_anything_failed()
 
     # -- assets ---------------------------------------------------------------------------
