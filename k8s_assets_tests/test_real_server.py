@@ -62,7 +62,7 @@ def served_version(server: RealKubeServer, kind: Kind) -> str | None:
 
 
 # Kinds the oldest server does not serve: its sync records them not_served.
-NOT_SERVED = {CURRENT: set(), OLDEST: {"k8s_validatingadmissionpolicies", "k8s_validatingadmissionpolicybindings"}}
+NOT_SERVED = {version: set(real_objects.NOT_SERVED.get(version, ())) for version in (CURRENT, OLDEST)}
 
 
 def without_heartbeats(kind: Kind, obj: dict) -> dict:
