@@ -14,6 +14,7 @@ from dataclasses import replace
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
+from cryptography.hazmat.primitives import serialization
 from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
@@ -23,6 +24,9 @@ from k8s_assets.catalog.types import Kind
 from k8s_assets.extraction import iter_pages
 
 NAMESPACES = ("team-a", "team-b")
+# Catalog kinds a server version does not serve (at the catalog's version nor an older one):
+# populate skips them and a sync records them not_served. Versions not named serve every kind.
+NOT_SERVED = {"v1.20.2": frozenset({"k8s_validatingadmissionpolicies", "k8s_validatingadmissionpolicybindings"})}
 # ResourceQuota and LimitRange admission act on every pod of their namespace (a quota without
 # status, which only the controller manager fills, refuses every pod): they get one of their own.
 QUOTA_NAMESPACE = "team-quota"
@@ -153,9 +157,69 @@ def manifests() -> list[tuple[str, dict]]:
                        {"webhooks": [webhook("validate.policy.example.com")]}),
         cluster_scoped("k8s_mutatingwebhookconfigurations", "defaults-inject",
                        {"webhooks": [webhook("mutate.defaults.example.com")]}),
+        # Kinds the API server does not create itself (it creates FlowSchemas, PriorityLevelConfigurations,
+        # the system PriorityClasses and, from 1.26, its identity Lease; with no endpoint reconciler
+        # and no controller manager, no Endpoints and no ControllerRevisions).
+        namespaced("k8s_leases", "shop-leader", {"spec": {
+            "holderIdentity": "web-0_4b9f", "leaseDurationSeconds": 15, "leaseTransitions": 2,
+            "acquireTime": "2024-03-01T10:00:00.000000Z", "renewTime": "2024-03-01T10:05:00.250000Z"}}),
+        cluster_scoped("k8s_priorityclasses", "shop-high", {
+            "value": 1_000_000, "preemptionPolicy": "Never", "description": "Checkout: first in line, preempts nobody."}),
+        cluster_scoped("k8s_runtimeclasses", "gvisor", {
+            "handler": "runsc", "overhead": {"podFixed": {"cpu": "250m", "memory": "64Mi"}},
+            "scheduling": {"nodeSelector": {"sandbox": "gvisor"}}}),
+        namespaced("k8s_replicationcontrollers", "legacy", {"spec": {
+            "replicas": 0, "selector": {"app": "legacy"},
+            "template": {"metadata": {"labels": {"app": "legacy"}}, "spec": {"containers": [container("legacy")]}}}}),
+        namespaced("k8s_endpoints", "web", {"subsets": [{
+            "addresses": [{"ip": "10.1.1.5", "nodeName": "node-1"}, {"ip": "10.1.2.7"}],
+            "notReadyAddresses": [{"ip": "10.1.1.9"}],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}]}),
+        cluster_scoped("k8s_csidrivers", "ebs.csi.example.com", {"spec": {
+            "attachRequired": True, "podInfoOnMount": False, "volumeLifecycleModes": ["Persistent"],
+            "fsGroupPolicy": "File"}}),
+        cluster_scoped("k8s_csinodes", "node-1", {"spec": {"drivers": [
+            {"name": "ebs.csi.example.com", "nodeID": "i-0123456789abcdef0", "topologyKeys": ["topology.example.com/zone"]}]}}),
+        cluster_scoped("k8s_volumeattachments", "csi-3f2a9c", {"spec": {
+            "attacher": "ebs.csi.example.com", "nodeName": "node-1", "source": {"persistentVolumeName": "pv-1"}}}),
+        cluster_scoped("k8s_certificatesigningrequests", "zoe-client", {"spec": {
+            "request": certificate_request("zoe"), "signerName": "kubernetes.io/kube-apiserver-client",
+            "expirationSeconds": 86_400, "usages": ["digital signature", "client auth"]}}),
+        # Served from 1.30 (v1): an older server records them not_served and populate skips them.
+        cluster_scoped("k8s_validatingadmissionpolicies", "replica-limit", {"spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{"apiGroups": ["nothing.example.com"], "apiVersions": ["v1"],
+                                                    "operations": ["CREATE", "UPDATE"], "resources": ["nothings"]}]},
+            "validations": [{"expression": "object.spec.replicas <= 100", "message": "at most 100 replicas"}]}}),
+        cluster_scoped("k8s_validatingadmissionpolicybindings", "replica-limit-everywhere", {"spec": {
+            "policyName": "replica-limit", "validationActions": ["Deny", "Audit"]}}),
         *CRDS,
     ]
     return out
+
+
+def certificate_request(common_name: str) -> str:
+    """A real PKCS#10 request, base64 PEM (the API server parses it)."""
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                   x509.NameAttribute(NameOID.ORGANIZATION_NAME, "shop-developers")])).sign(key, hashes.SHA256())
+    return base64.b64encode(csr.public_bytes(serialization.Encoding.PEM)).decode()
+
+
+def served(dynamic: DynamicClient, table: str) -> bool:
+    try:
+        resource_for(dynamic, KINDS_BY_TABLE[table])
+    except LookupError:
+        return False
+    return True
 
 
 def resource_for(dynamic: DynamicClient, kind: Kind):
@@ -259,12 +323,24 @@ def populate_once(server, pods: int = 20) -> dict:
 
 
 def populate(api: k8s_client.ApiClient, pods: int = 20) -> dict:
-    """Create every catalog kind, a Deployment -> ReplicaSet -> Pods chain, one pod with hostile
+    """Create every catalog kind the server serves, a Deployment -> ReplicaSet -> Pods chain, one pod with hostile
     annotations, CRDs and their custom resources; returns what the tests need to know."""
     dynamic = DynamicClient(api)
     created = {}
     for table, obj in manifests():
-        created.setdefault(table, []).append(create(dynamic, table, obj))
+        if served(dynamic, table):
+            created.setdefault(table, []).append(create(dynamic, table, obj))
+    # What the controller manager would record: the revision each StatefulSet and DaemonSet is at.
+    for owner_table, kind in (("k8s_statefulsets", "StatefulSet"), ("k8s_daemonsets", "DaemonSet")):
+        owner = created[owner_table][0]
+        template = owner["spec"]["template"]
+        created.setdefault("k8s_controllerrevisions", []).append(create(dynamic, "k8s_controllerrevisions", {
+            "metadata": {"name": f"{owner['metadata']['name']}-7c9d6b5f4", "namespace": "team-a",
+                         "labels": {**LABELS, "controller-revision-hash": "7c9d6b5f4"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": kind, "name": owner["metadata"]["name"],
+                                              "uid": owner["metadata"]["uid"], "controller": True,
+                                              "blockOwnerDeletion": True}]},
+            "data": {"spec": {"template": {"$patch": "replace", **template}}}, "revision": 1}))
     deployment = created["k8s_deployments"][0]
     replicaset = create(dynamic, "k8s_replicasets", {
         "metadata": {"name": "web-5d8f7", "namespace": "team-a", "labels": LABELS,

@@ -116,6 +116,22 @@ TYPED = {
     "k8s_limitranges": ("limit_types", lambda o: [x["type"] for x in o["spec"]["limits"]]),
     "k8s_validatingwebhookconfigurations": ("webhook_names", lambda o: [w["name"] for w in o["webhooks"]]),
     "k8s_mutatingwebhookconfigurations": ("webhook_names", lambda o: [w["name"] for w in o["webhooks"]]),
+    "k8s_leases": ("holder_identity", lambda o: o["spec"].get("holderIdentity")),
+    "k8s_priorityclasses": ("value", lambda o: o["value"]),
+    "k8s_runtimeclasses": ("handler", lambda o: o["handler"]),
+    "k8s_replicationcontrollers": ("replicas", lambda o: o["spec"].get("replicas")),
+    "k8s_controllerrevisions": ("owner_name", lambda o: next(r["name"] for r in o["metadata"]["ownerReferences"]
+                                                            if r.get("controller"))),
+    "k8s_endpoints": ("ips", lambda o: [a["ip"] for s in o.get("subsets") or () for a in s.get("addresses") or ()]),
+    "k8s_csidrivers": ("attach_required", lambda o: o["spec"].get("attachRequired")),
+    "k8s_csinodes": ("drivers", lambda o: [d["name"] for d in o["spec"]["drivers"]]),
+    "k8s_volumeattachments": ("persistent_volume_name", lambda o: o["spec"]["source"].get("persistentVolumeName")),
+    "k8s_certificatesigningrequests": ("signer_name", lambda o: o["spec"]["signerName"]),
+    "k8s_validatingadmissionpolicies": ("validation_count", lambda o: len(o["spec"].get("validations") or ())),
+    "k8s_validatingadmissionpolicybindings": ("validation_actions", lambda o: o["spec"].get("validationActions")),
+    "k8s_flowschemas": ("matching_precedence", lambda o: o["spec"].get("matchingPrecedence")),
+    "k8s_prioritylevelconfigurations": ("concurrency_shares", lambda o: (
+        (o["spec"].get("limited") or {}).get("nominalConcurrencyShares"))),
 }
 
 

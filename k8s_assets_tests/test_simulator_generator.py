@@ -202,6 +202,71 @@ def test_endpoint_slices_match_their_services_and_pods(small_objects):
             assert all(labels.get(k) == v for k, v in service["spec"]["selector"].items())
 
 
+
+def test_endpoints_agree_with_endpoint_slices(small_objects):
+    slices: dict = {}
+    for eps in small_objects["endpointslices.discovery.k8s.io"]:
+        key = (eps["metadata"]["namespace"], eps["metadata"]["labels"]["kubernetes.io/service-name"])
+        for endpoint in eps["endpoints"]:
+            slices.setdefault(key, set()).add((endpoint["addresses"][0], endpoint["conditions"]["ready"]))
+    services = {(s["metadata"]["namespace"], s["metadata"]["name"]): s for s in small_objects["services"]}
+    endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in small_objects["endpoints"]}
+    assert set(endpoints) == {k for k, s in services.items() if s["spec"].get("selector")} | {("default", "kubernetes")}
+    for key, obj in endpoints.items():
+        subsets = obj.get("subsets") or ()
+        addresses = {(a["ip"], True) for s in subsets for a in s.get("addresses", ())}
+        addresses |= {(a["ip"], False) for s in subsets for a in s.get("notReadyAddresses", ())}
+        if key != ("default", "kubernetes"):
+            assert addresses == slices.get(key, set()), key
+    assert any(s.get("notReadyAddresses") for e in endpoints.values() for s in e.get("subsets") or ())
+
+
+def test_cluster_objects_of_later_kinds_reference_what_exists(small_objects):
+    nodes = {n["metadata"]["name"]: n for n in small_objects["nodes"]}
+    node_leases = [lease for lease in small_objects["leases.coordination.k8s.io"]
+                   if lease["metadata"]["namespace"] == "kube-node-lease"]
+    assert sorted(lease["metadata"]["name"] for lease in node_leases) == sorted(nodes)
+    csinodes = {c["metadata"]["name"]: c for c in small_objects["csinodes.storage.k8s.io"]}
+    assert set(csinodes) == set(nodes)
+    drivers = {d["metadata"]["name"] for d in small_objects["csidrivers.storage.k8s.io"]}
+    assert drivers == {sc["provisioner"] for sc in small_objects["storageclasses.storage.k8s.io"]
+                       if not sc["provisioner"].startswith("kubernetes.io/")}
+    for name, csinode in csinodes.items():
+        node_ids = orjson.loads(nodes[name]["metadata"]["annotations"]["csi.volume.kubernetes.io/nodeid"])
+        assert {d["name"]: d["nodeID"] for d in csinode["spec"]["drivers"]} == node_ids
+    volumes = {v["metadata"]["name"]: v for v in small_objects["persistentvolumes"]}
+    pods = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in small_objects["pods"]}
+    attachments = small_objects["volumeattachments.storage.k8s.io"]
+    assert attachments
+    for attachment in attachments:
+        volume = volumes[attachment["spec"]["source"]["persistentVolumeName"]]
+        assert attachment["spec"]["attacher"] == volume["spec"]["csi"]["driver"] in drivers
+        claim = volume["spec"]["claimRef"]
+        pod = pods[(claim["namespace"], claim["name"].split("-", 1)[1])]
+        assert attachment["spec"]["nodeName"] == pod["spec"]["nodeName"]
+    classes = {c["metadata"]["name"] for c in small_objects["priorityclasses.scheduling.k8s.io"]}
+    assert {p["spec"]["priorityClassName"] for p in small_objects["pods"] if "priorityClassName" in p["spec"]} <= classes
+    levels = {p["metadata"]["name"] for p in small_objects["prioritylevelconfigurations.flowcontrol.apiserver.k8s.io"]}
+    schemas = small_objects["flowschemas.flowcontrol.apiserver.k8s.io"]
+    assert {f["spec"]["priorityLevelConfiguration"]["name"] for f in schemas} <= levels
+    assert {"exempt", "catch-all"} <= {f["metadata"]["name"] for f in schemas} and {"exempt", "catch-all"} <= levels
+    policies = {p["metadata"]["name"] for p in small_objects["validatingadmissionpolicies.admissionregistration.k8s.io"]}
+    assert {b["spec"]["policyName"] for b in small_objects["validatingadmissionpolicybindings.admissionregistration.k8s.io"]} <= policies
+
+
+def test_every_stateful_and_daemon_set_owns_the_revision_its_pods_carry(small_objects):
+    revisions = small_objects["controllerrevisions.apps"]
+    owners = {r["metadata"]["ownerReferences"][0]["uid"]: r for r in revisions}
+    for key in ("statefulsets.apps", "daemonsets.apps"):
+        for owner in small_objects[key]:
+            revision = owners[owner["metadata"]["uid"]]
+            assert revision["metadata"]["ownerReferences"][0]["controller"] is True
+            hashes = {p["metadata"]["labels"]["controller-revision-hash"] for p in small_objects["pods"]
+                      if any(r["uid"] == owner["metadata"]["uid"] for r in p["metadata"].get("ownerReferences", ()))}
+            assert hashes == {revision["metadata"]["name"] if key == "statefulsets.apps"
+                              else revision["metadata"]["name"].removeprefix(owner["metadata"]["name"] + "-")}
+    assert len(revisions) == len(small_objects["statefulsets.apps"]) + len(small_objects["daemonsets.apps"])
+
 def test_workload_status_matches_pods(small_objects):
     pods_by_owner = Counter()
     ready_by_owner = Counter()

@@ -82,7 +82,7 @@ def _rt(group: str, version: str, plural: str, singular: str, kind: str, namespa
 _ALL = ("all",)
 _NO_DELETECOLLECTION = ("create", "delete", "get", "list", "patch", "update", "watch")
 
-# What a 1.30 kube-apiserver serves for these resources (versions, short names, categories, verbs).
+# What a 1.30+ kube-apiserver serves for these resources (versions, short names, categories, verbs).
 BUILTIN_RESOURCE_TYPES: tuple[ResourceType, ...] = (
     _rt("", "v1", "namespaces", "namespace", "Namespace", False, ("ns",), verbs=_NO_DELETECOLLECTION),
     _rt("", "v1", "nodes", "node", "Node", False, ("no",)),
@@ -118,6 +118,24 @@ BUILTIN_RESOURCE_TYPES: tuple[ResourceType, ...] = (
         "ValidatingWebhookConfiguration", False, (), ("api-extensions",)),
     _rt("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition", False,
         ("crd", "crds"), ("api-extensions",)),
+    _rt("", "v1", "endpoints", "endpoints", "Endpoints", True, ("ep",)),
+    _rt("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", True, ("rc",), _ALL),
+    _rt("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", True),
+    _rt("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
+    _rt("scheduling.k8s.io", "v1", "priorityclasses", "priorityclass", "PriorityClass", False, ("pc",)),
+    _rt("node.k8s.io", "v1", "runtimeclasses", "runtimeclass", "RuntimeClass", False),
+    _rt("storage.k8s.io", "v1", "csidrivers", "csidriver", "CSIDriver", False),
+    _rt("storage.k8s.io", "v1", "csinodes", "csinode", "CSINode", False),
+    _rt("storage.k8s.io", "v1", "volumeattachments", "volumeattachment", "VolumeAttachment", False),
+    _rt("certificates.k8s.io", "v1", "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", False,
+        ("csr",)),
+    _rt("flowcontrol.apiserver.k8s.io", "v1", "flowschemas", "flowschema", "FlowSchema", False),
+    _rt("flowcontrol.apiserver.k8s.io", "v1", "prioritylevelconfigurations", "prioritylevelconfiguration",
+        "PriorityLevelConfiguration", False),
+    _rt("admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "validatingadmissionpolicy",
+        "ValidatingAdmissionPolicy", False, (), ("api-extensions",)),
+    _rt("admissionregistration.k8s.io", "v1", "validatingadmissionpolicybindings", "validatingadmissionpolicybinding",
+        "ValidatingAdmissionPolicyBinding", False, (), ("api-extensions",)),
 )
 
 
@@ -220,6 +238,24 @@ def _builtin_streams(plan: ClusterPlan) -> dict[str, tuple[int, Callable[[int], 
         "ingresses.networking.k8s.io": records(workloads.build_ingress, workloads.ingress_records(plan)),
         "horizontalpodautoscalers.autoscaling": records(workloads.build_hpa, workloads.hpa_records(plan)),
         "poddisruptionbudgets.policy": records(workloads.build_pdb, workloads.pdb_records(plan)),
+        # Kinds added later keep their blocks after the original ones, so those objects stay byte-identical.
+        "priorityclasses.scheduling.k8s.io": records(infra.build_priority_class, infra.priority_class_records(plan)),
+        "flowschemas.flowcontrol.apiserver.k8s.io": records(infra.build_flow_schema, infra.flow_schema_records(plan)),
+        "prioritylevelconfigurations.flowcontrol.apiserver.k8s.io":
+            records(infra.build_priority_level, infra.priority_level_records(plan)),
+        "leases.coordination.k8s.io": records(infra.build_lease, infra.lease_records(plan)),
+        "runtimeclasses.node.k8s.io": records(infra.build_runtime_class, infra.runtime_class_records(plan)),
+        "csidrivers.storage.k8s.io": records(infra.build_csi_driver, infra.csi_driver_records(plan)),
+        "csinodes.storage.k8s.io": records(infra.build_csi_node, plan.nodes),
+        "certificatesigningrequests.certificates.k8s.io": records(infra.build_csr, infra.csr_records(plan)),
+        "validatingadmissionpolicies.admissionregistration.k8s.io":
+            records(infra.build_admission_policy, infra.admission_policy_records(plan)),
+        "validatingadmissionpolicybindings.admissionregistration.k8s.io":
+            records(infra.build_admission_policy_binding, infra.admission_policy_binding_records(plan)),
+        "controllerrevisions.apps": records(workloads.build_controller_revision, workloads.controller_revision_records(plan)),
+        "replicationcontrollers": records(workloads.build_replication_controller, workloads.replication_controller_records(plan)),
+        "endpoints": records(workloads.EndpointsBuilder(plan), workloads.endpoints_records(plan)),
+        "volumeattachments.storage.k8s.io": records(infra.build_volume_attachment, workloads.volume_attachment_records(plan)),
     }
 
 

@@ -7,6 +7,7 @@ and in their last-applied annotation, so tests can prove no secret value reaches
 from __future__ import annotations
 
 import base64
+import hashlib
 
 from k8s_assets.simulator.generator_base import (
     TRICKY_ANNOTATIONS,
@@ -444,3 +445,391 @@ def build_webhook_configuration(ctx: Context, name: str, rv: str, flavour: str) 
     resource = "validatingwebhookconfigurations" if flavour == "validating" else "mutatingwebhookconfigurations"
     return _applied(ctx, "admissionregistration.k8s.io/v1", kind, resource, None, name, {"webhooks": [hook]}, 250, rv,
                     labels={"app.kubernetes.io/name": name})
+
+
+# -- leases, scheduling and runtime classes -----------------------------------------------
+
+
+def _micro(ctx: Context, offset: int, micros: int) -> str:
+    """A MicroTime (``2024-05-01T10:00:00.123456Z``), as leases carry."""
+    return ctx.timestamp(offset)[:-1] + f".{micros % 1_000_000:06d}Z"
+
+
+def _control_planes(plan: ClusterPlan) -> list[NodePlan]:
+    return [n for n in plan.nodes if n.control_plane] or plan.nodes[:1]
+
+
+def _apiserver_identity(node: NodePlan) -> str:
+    # kube-apiserver names its identity lease apiserver-<base32 of a hash of its hostname>.
+    digest = hashlib.sha256(node.name.encode()).digest()
+    return "apiserver-" + base64.b32encode(digest).decode().lower().rstrip("=")[:26]
+
+
+def lease_records(plan: ClusterPlan) -> list[tuple[str, str, str, NodePlan]]:
+    """(namespace, name, flavour, node) per Lease: a heartbeat per node, leader elections, API server identities."""
+    records = [("kube-node-lease", node.name, "node", node) for node in plan.nodes]
+    leader = _control_planes(plan)[0]
+    records += [("kube-system", name, "leader", leader) for name in ("kube-controller-manager", "kube-scheduler")]
+    records += [("kube-system", _apiserver_identity(node), "apiserver", node) for node in _control_planes(plan)]
+    return records
+
+
+def build_lease(ctx: Context, record: tuple[str, str, str, NodePlan], rv: str) -> dict:
+    namespace, name, flavour, node = record
+    now = ctx.now_offset
+    labels: dict = {}
+    owners: list = []
+    if flavour == "node":
+        created = ctx.timestamp(node.created)
+        # A NotReady node stopped renewing its lease an hour ago.
+        spec = {"holderIdentity": node.name, "leaseDurationSeconds": 40,
+                "renewTime": _micro(ctx, now - (5 if node.ready else 3_600), node.index * 7_919)}
+        owners = [{"apiVersion": "v1", "kind": "Node", "name": node.name, "uid": node.uid}]
+        manager = "kubelet"
+    elif flavour == "leader":
+        created = ctx.timestamp(60)
+        spec = {"holderIdentity": f"{node.name}_{ctx.uid('leader', name, node.name)}", "leaseDurationSeconds": 15,
+                "acquireTime": _micro(ctx, now - 86_400 * 3, 123_456), "renewTime": _micro(ctx, now - 2, 654_321),
+                "leaseTransitions": 4 if name == "kube-controller-manager" else 3}
+        manager = name
+    else:
+        created = ctx.timestamp(node.created)
+        labels = {"apiserver.kubernetes.io/identity": "kube-apiserver", "kubernetes.io/hostname": node.name}
+        spec = {"holderIdentity": f"{name}_{ctx.uid('apiserver', '', node.name)}", "leaseDurationSeconds": 3_600,
+                "renewTime": _micro(ctx, now - 7, 424_242)}
+        manager = "kube-apiserver"
+    metadata: dict = {"name": name, "namespace": namespace, "uid": ctx.uid("leases", namespace, name), "resourceVersion": rv,
+                      "creationTimestamp": created}
+    owned_meta: dict = {}
+    if labels:
+        metadata["labels"] = owned_meta["labels"] = labels
+    if owners:
+        metadata["ownerReferences"] = owned_meta["ownerReferences"] = owners
+    fields = fields_v1({**({"metadata": owned_meta} if owned_meta else {}), "spec": spec})
+    metadata["managedFields"] = [managed_entry(manager, "Update", "coordination.k8s.io/v1", spec["renewTime"][:19] + "Z", fields)]
+    return {"metadata": metadata, "spec": spec}
+
+
+_SYSTEM_PRIORITY_CLASSES = {
+    "system-cluster-critical": (2_000_000_000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+    "system-node-critical": (2_000_001_000, "Used for system critical pods that must not be moved from their current node."),
+}
+_APP_PRIORITY_CLASSES = {
+    "business-critical": (1_000_000, "PreemptLowerPriority", "Customer-facing services: scheduled first, may preempt batch work."),
+    "batch-low": (-100, "Never", "Reports and other batch jobs: wait for room, never preempt anything."),
+}
+
+
+def priority_class_records(plan: ClusterPlan) -> list[str]:
+    return [*_SYSTEM_PRIORITY_CLASSES, *_APP_PRIORITY_CLASSES]
+
+
+def build_priority_class(ctx: Context, name: str, rv: str) -> dict:
+    if name in _SYSTEM_PRIORITY_CLASSES:
+        value, description = _SYSTEM_PRIORITY_CLASSES[name]
+        created = ctx.timestamp(5)
+        body = {"value": value, "description": description, "preemptionPolicy": "PreemptLowerPriority"}
+        metadata = {"name": name, "uid": ctx.uid("priorityclasses", "", name), "resourceVersion": rv, "generation": 1,
+                    "creationTimestamp": created,
+                    "managedFields": [managed_entry("kube-apiserver", "Update", "scheduling.k8s.io/v1", created, fields_v1(body))]}
+        return {"metadata": metadata, **body}
+    value, policy, description = _APP_PRIORITY_CLASSES[name]
+    body = {"value": value, "globalDefault": False, "description": description, "preemptionPolicy": policy}
+    obj = _applied(ctx, "scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", None, name, body, 3_000, rv,
+                   labels={"app.kubernetes.io/managed-by": "kubectl"})
+    obj["metadata"]["generation"] = 1
+    return obj
+
+
+_RUNTIME_CLASSES = {
+    "runc": {"handler": "runc"},
+    "gvisor": {"handler": "runsc", "overhead": {"podFixed": {"cpu": "250m", "memory": "64Mi"}},
+               "scheduling": {"nodeSelector": {"example.com/node-pool": "general"}}},
+}
+
+
+def runtime_class_records(plan: ClusterPlan) -> list[str]:
+    return list(_RUNTIME_CLASSES)
+
+
+def build_runtime_class(ctx: Context, name: str, rv: str) -> dict:
+    return _applied(ctx, "node.k8s.io/v1", "RuntimeClass", "runtimeclasses", None, name, dict(_RUNTIME_CLASSES[name]), 320, rv,
+                    labels={"app.kubernetes.io/managed-by": "kubectl"})
+
+
+# -- CSI ------------------------------------------------------------------------------------
+
+
+def _is_csi(provisioner: str) -> bool:
+    return "." in provisioner and not provisioner.startswith("kubernetes.io/")
+
+
+def csi_driver_records(plan: ClusterPlan | None = None) -> list[str]:
+    """One CSIDriver per CSI provisioner of a storage class."""
+    return sorted({p for p, *_ in _STORAGE_CLASSES.values() if _is_csi(p)})
+
+
+def build_csi_driver(ctx: Context, name: str, rv: str) -> dict:
+    spec = {"attachRequired": True, "podInfoOnMount": False, "volumeLifecycleModes": ["Persistent"],
+            "storageCapacity": False, "fsGroupPolicy": "ReadWriteOnceWithFSType", "requiresRepublish": False,
+            "seLinuxMount": False}
+    return _applied(ctx, "storage.k8s.io/v1", "CSIDriver", "csidrivers", None, name, {"spec": spec}, 45, rv,
+                    labels={"app.kubernetes.io/name": "aws-ebs-csi-driver", "app.kubernetes.io/component": "csi-driver"})
+
+
+def csi_node_id(node: NodePlan) -> str:
+    """The EC2 instance ID the EBS driver reports for a node (also in the node's csi nodeid annotation)."""
+    return f"i-0{node.uid.replace('-', '')[:16]}"
+
+
+def build_csi_node(ctx: Context, node: NodePlan, rv: str) -> dict:
+    created = ctx.timestamp(node.created + 20)
+    annotations = {"storage.alpha.kubernetes.io/migrated-plugins":
+                   "kubernetes.io/aws-ebs,kubernetes.io/azure-disk,kubernetes.io/azure-file,kubernetes.io/cinder,"
+                   "kubernetes.io/gce-pd,kubernetes.io/portworx-volume,kubernetes.io/vsphere-volume"}
+    owner = {"apiVersion": "v1", "kind": "Node", "name": node.name, "uid": node.uid}
+    spec = {"drivers": [{"name": driver, "nodeID": csi_node_id(node), "topologyKeys": ["kubernetes.io/os", "topology.ebs.csi.aws.com/zone"],
+                         "allocatable": {"count": 25}} for driver in csi_driver_records()]}
+    metadata = {"name": node.name, "uid": ctx.uid("csinodes", "", node.name), "resourceVersion": rv, "creationTimestamp": created,
+                "annotations": annotations, "ownerReferences": [owner]}
+    metadata["managedFields"] = [managed_entry("kubelet", "Update", "storage.k8s.io/v1", created,
+                                               fields_v1({"metadata": {"annotations": annotations, "ownerReferences": [owner]},
+                                                          "spec": spec}))]
+    return {"metadata": metadata, "spec": spec}
+
+
+def volume_attachment_name(volume: str, attacher: str, node: str) -> str:
+    """The CSI attacher's naming: csi-<sha256 of volume, attacher and node>."""
+    return "csi-" + hashlib.sha256(f"{volume}{attacher}{node}".encode()).hexdigest()
+
+
+def build_volume_attachment(ctx: Context, record: tuple[str, str, NodePlan, int], rv: str) -> dict:
+    volume, attacher, node, created_offset = record
+    name = volume_attachment_name(volume, attacher, node.name)
+    created = ctx.timestamp(created_offset)
+    annotations = {"csi.alpha.kubernetes.io/node-id": csi_node_id(node)}
+    spec = {"attacher": attacher, "nodeName": node.name, "source": {"persistentVolumeName": volume}}
+    status = {"attached": True, "attachmentMetadata": {"devicePath": f"/dev/xvda{'abcdefghijklmnopqrstuvwxyz'[int(ctx.uid('va', '', name)[:2], 16) % 26]}"}}
+    finalizers = [f"external-attacher/{attacher.replace('.', '-')}"]
+    metadata = {"name": name, "uid": ctx.uid("volumeattachments", "", name), "resourceVersion": rv, "creationTimestamp": created,
+                "annotations": annotations, "finalizers": finalizers}
+    metadata["managedFields"] = [
+        managed_entry("kube-controller-manager", "Update", "storage.k8s.io/v1", created, fields_v1({"spec": spec})),
+        managed_entry("csi-attacher", "Update", "storage.k8s.io/v1", created,
+                      fields_v1({"metadata": {"annotations": annotations, "finalizers": finalizers}})),
+        managed_entry("csi-attacher", "Update", "storage.k8s.io/v1", created, fields_v1({"status": status}), "status"),
+    ]
+    return {"metadata": metadata, "spec": spec, "status": status}
+
+
+# -- certificate signing requests ---------------------------------------------------------
+
+
+def csr_records(plan: ClusterPlan) -> list[tuple[int, str, NodePlan | None]]:
+    """(number, flavour, node): kubelet serving certificates of a few nodes, a node's bootstrap client
+    certificate, and a person's client certificate pending and one denied."""
+    records: list[tuple[int, str, NodePlan | None]] = [(i, "kubelet-serving", node) for i, node in enumerate(plan.nodes[:3])]
+    records.append((3, "kubelet-client", plan.nodes[-1]))
+    records += [(4, "user-pending", None), (5, "user-denied", None)]
+    return records
+
+
+def build_csr(ctx: Context, record: tuple[int, str, NodePlan | None], rv: str) -> dict:
+    number, flavour, node = record
+    name = f"csr-{ctx.suffix(number + 424_242)}"
+    request = _b64(_fake_pem(ctx, "CERTIFICATE REQUEST", 100 + number, 4))
+    if flavour == "kubelet-serving":
+        spec = {"request": request, "signerName": "kubernetes.io/kubelet-serving", "usages": ["digital signature", "server auth"],
+                "username": f"system:node:{node.name}", "groups": ["system:nodes", "system:authenticated"]}
+        created_at, approver = node.created + 30, ("AutoApproved", "kubelet-serving-cert-approver", "Auto-approving kubelet serving certificate after SubjectAccessReview.")
+    elif flavour == "kubelet-client":
+        spec = {"request": request, "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                "usages": ["digital signature", "client auth"], "username": "system:bootstrap:abcdef",
+                "groups": ["system:bootstrappers", "system:bootstrappers:kubeadm:default-node-token", "system:authenticated"]}
+        created_at, approver = node.created + 5, ("AutoApproved", "kube-controller-manager", "Auto approving kubelet client certificate after SubjectAccessReview.")
+    else:
+        user = "zoë.müller@example.com" if flavour == "user-pending" else "contractor@example.net"
+        spec = {"request": request, "signerName": "kubernetes.io/kube-apiserver-client", "expirationSeconds": 86_400,
+                "usages": ["client auth"], "username": user, "groups": ["oidc:developers", "system:authenticated"]}
+        created_at, approver = ctx.now_offset - 3_600 * (2 + number), None
+    created = ctx.timestamp(created_at)
+    metadata: dict = {"name": name, "uid": ctx.uid("certificatesigningrequests", "", name), "resourceVersion": rv,
+                      "creationTimestamp": created}
+    body_fields = {k: v for k, v in spec.items() if k not in ("username", "groups")}
+    managed = [managed_entry("kubelet" if node else "kubectl-create", "Update", "certificates.k8s.io/v1", created,
+                             fields_v1({"spec": body_fields}))]
+    obj: dict = {"metadata": metadata, "spec": spec}
+    decided = ctx.timestamp(created_at + 2)
+    if approver:
+        reason, manager, message = approver
+        status = {"conditions": [{"type": "Approved", "status": "True", "reason": reason, "message": message,
+                                  "lastUpdateTime": decided, "lastTransitionTime": decided}],
+                  "certificate": _b64(_fake_pem(ctx, "CERTIFICATE", 200 + number, 8))}
+        obj["status"] = status
+        managed.append(managed_entry(manager, "Update", "certificates.k8s.io/v1", decided,
+                                     fields_v1({"status": {"conditions": status["conditions"]}}), "approval"))
+        managed.append(managed_entry("kube-controller-manager", "Update", "certificates.k8s.io/v1", decided,
+                                     fields_v1({"status": {"certificate": ""}}), "status"))
+    elif flavour == "user-denied":
+        status = {"conditions": [{"type": "Denied", "status": "True", "reason": "NotAnEmployee",
+                                  "message": "Client certificates are issued to employees only.",
+                                  "lastUpdateTime": decided, "lastTransitionTime": decided}]}
+        obj["status"] = status
+        managed.append(managed_entry("kubectl", "Update", "certificates.k8s.io/v1", decided, fields_v1({"status": status}), "approval"))
+    metadata["managedFields"] = managed
+    return obj
+
+
+# -- API priority and fairness: a 1.30 server's defaults -----------------------------------
+
+_ALL_RESOURCES = {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"], "clusterScope": True, "namespaces": ["*"]}
+_ALL_NON_RESOURCES = {"verbs": ["*"], "nonResourceURLs": ["*"]}
+_EVERYONE = [{"kind": "Group", "group": {"name": "system:unauthenticated"}}, {"kind": "Group", "group": {"name": "system:authenticated"}}]
+_LEASES = {"verbs": ["*"], "apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "namespaces": ["*"]}
+
+# name -> (priority level, matching precedence, distinguisher or None, subjects, resource rules, non-resource rules)
+_FLOW_SCHEMAS = {
+    "exempt": ("exempt", 1, None, [{"kind": "Group", "group": {"name": "system:masters"}}], [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+    "probes": ("exempt", 2, None, _EVERYONE, None, [{"verbs": ["get"], "nonResourceURLs": ["/healthz", "/readyz", "/livez"]}]),
+    "system-leader-election": ("leader-election", 100, "ByUser", [
+        {"kind": "User", "user": {"name": "system:kube-controller-manager"}}, {"kind": "User", "user": {"name": "system:kube-scheduler"}},
+        {"kind": "ServiceAccount", "serviceAccount": {"namespace": "kube-system", "name": "*"}}],
+        [{**_LEASES, "verbs": ["get", "create", "update"]}], None),
+    "endpoint-controller": ("workload-high", 150, "ByUser", [
+        {"kind": "User", "user": {"name": "system:kube-controller-manager"}},
+        {"kind": "ServiceAccount", "serviceAccount": {"namespace": "kube-system", "name": "endpoint-controller"}}],
+        [{"verbs": ["get", "create", "update"], "apiGroups": [""], "resources": ["endpoints"], "namespaces": ["*"]}], None),
+    "workload-leader-election": ("leader-election", 200, "ByUser", [
+        {"kind": "ServiceAccount", "serviceAccount": {"namespace": "kube-system", "name": "*"}}],
+        [{**_LEASES, "verbs": ["get", "create", "update"]}], None),
+    "system-node-high": ("node-high", 400, "ByUser", [{"kind": "Group", "group": {"name": "system:nodes"}}],
+                         [{"verbs": ["*"], "apiGroups": [""], "resources": ["nodes", "nodes/status"], "clusterScope": True, "namespaces": ["*"]},
+                          _LEASES], None),
+    "system-nodes": ("system", 500, "ByUser", [{"kind": "Group", "group": {"name": "system:nodes"}}], [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+    "kube-controller-manager": ("workload-high", 800, "ByNamespace", [{"kind": "User", "user": {"name": "system:kube-controller-manager"}}],
+                                [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+    "kube-scheduler": ("workload-high", 800, "ByNamespace", [{"kind": "User", "user": {"name": "system:kube-scheduler"}}],
+                       [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+    "kube-system-service-accounts": ("workload-high", 900, "ByNamespace", [
+        {"kind": "ServiceAccount", "serviceAccount": {"namespace": "kube-system", "name": "*"}}], [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+    "service-accounts": ("workload-low", 9_000, "ByUser", [{"kind": "Group", "group": {"name": "system:serviceaccounts"}}],
+                         [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+    "global-default": ("global-default", 9_900, "ByUser", _EVERYONE, [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+    "catch-all": ("catch-all", 10_000, "ByUser", _EVERYONE, [_ALL_RESOURCES], [_ALL_NON_RESOURCES]),
+}
+# name -> (shares, lendable percent, (queues, hand size, queue length limit) or None to reject); "exempt" is Exempt.
+_PRIORITY_LEVELS = {
+    "exempt": (0, 0, None),
+    "system": (30, 33, (64, 6, 50)),
+    "node-high": (40, 25, (64, 6, 50)),
+    "leader-election": (10, 0, (16, 4, 50)),
+    "workload-high": (40, 50, (128, 6, 50)),
+    "workload-low": (100, 90, (128, 6, 50)),
+    "global-default": (20, 50, (128, 6, 50)),
+    "catch-all": (5, 0, None),
+}
+_APF = "flowcontrol.apiserver.k8s.io/v1"
+_APF_ANNOTATIONS = {"apf.kubernetes.io/autoupdate-spec": "true"}
+
+
+def flow_schema_records(plan: ClusterPlan) -> list[str]:
+    return list(_FLOW_SCHEMAS)
+
+
+def build_flow_schema(ctx: Context, name: str, rv: str) -> dict:
+    level, precedence, distinguisher, subjects, resource_rules, non_resource_rules = _FLOW_SCHEMAS[name]
+    spec: dict = {"priorityLevelConfiguration": {"name": level}, "matchingPrecedence": precedence}
+    if distinguisher:
+        spec["distinguisherMethod"] = {"type": distinguisher}
+    rule: dict = {"subjects": subjects}
+    if resource_rules:
+        rule["resourceRules"] = resource_rules
+    if non_resource_rules:
+        rule["nonResourceRules"] = non_resource_rules
+    spec["rules"] = [rule]
+    created = ctx.timestamp(3)
+    status = {"conditions": [{"type": "Dangling", "status": "False", "lastTransitionTime": created, "reason": "Found",
+                              "message": f'This FlowSchema references the PriorityLevelConfiguration object named "{level}" and it exists'}]}
+    producer_fields = fields_v1({"metadata": {"annotations": _APF_ANNOTATIONS},
+                                 "spec": {k: ({} if k == "rules" else v) for k, v in spec.items()}})
+    producer_fields["f:spec"]["f:rules"] = {}  # an atomic list
+    metadata = {"name": name, "uid": ctx.uid("flowschemas", "", name), "resourceVersion": rv, "generation": 1,
+                "creationTimestamp": created, "annotations": dict(_APF_ANNOTATIONS), "managedFields": [
+                    managed_entry("api-priority-and-fairness-config-consumer-v1", "Apply", _APF, created,
+                                  fields_v1({"status": status}), "status"),
+                    managed_entry("api-priority-and-fairness-config-producer-v1", "Update", _APF, created, producer_fields),
+                ]}
+    return {"metadata": metadata, "spec": spec, "status": status}
+
+
+def priority_level_records(plan: ClusterPlan) -> list[str]:
+    return list(_PRIORITY_LEVELS)
+
+
+def build_priority_level(ctx: Context, name: str, rv: str) -> dict:
+    shares, lendable, queuing = _PRIORITY_LEVELS[name]
+    if name == "exempt":
+        spec: dict = {"type": "Exempt", "exempt": {"nominalConcurrencyShares": shares, "lendablePercent": lendable}}
+        owned = {"f:exempt": {".": {}, "f:lendablePercent": {}, "f:nominalConcurrencyShares": {}}, "f:type": {}}
+    else:
+        response: dict = {"type": "Reject"}
+        if queuing:
+            queues, hand, length = queuing
+            response = {"type": "Queue", "queuing": {"queues": queues, "handSize": hand, "queueLengthLimit": length}}
+        spec = {"type": "Limited", "limited": {"nominalConcurrencyShares": shares, "limitResponse": response, "lendablePercent": lendable}}
+        owned = {"f:limited": {".": {}, "f:lendablePercent": {}, "f:limitResponse": fields_v1(response, 2),
+                               "f:nominalConcurrencyShares": {}}, "f:type": {}}
+    created = ctx.timestamp(3)
+    metadata = {"name": name, "uid": ctx.uid("prioritylevelconfigurations", "", name), "resourceVersion": rv, "generation": 1,
+                "creationTimestamp": created, "annotations": dict(_APF_ANNOTATIONS), "managedFields": [
+                    managed_entry("api-priority-and-fairness-config-producer-v1", "Update", _APF, created,
+                                  {**fields_v1({"metadata": {"annotations": _APF_ANNOTATIONS}}), "f:spec": owned}),
+                ]}
+    return {"metadata": metadata, "spec": spec, "status": {}}
+
+
+# -- validating admission policies ------------------------------------------------------------
+
+_POLICY = "require-part-of-label"
+
+
+def admission_policy_records(plan: ClusterPlan) -> list[str]:
+    return [_POLICY]
+
+
+def build_admission_policy(ctx: Context, name: str, rv: str) -> dict:
+    spec = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {
+            "resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                               "resources": ["deployments", "statefulsets"], "scope": "*"}],
+            "matchPolicy": "Equivalent", "namespaceSelector": {}, "objectSelector": {},
+        },
+        "validations": [{"expression": "has(object.metadata.labels) && 'app.kubernetes.io/part-of' in object.metadata.labels",
+                         "message": "every workload names the application it is part of (app.kubernetes.io/part-of)",
+                         "reason": "Invalid"}],
+    }
+    created = 3_100
+    obj = _applied(ctx, "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", "validatingadmissionpolicies", None, name,
+                   {"spec": spec}, created, rv, labels={"app.kubernetes.io/part-of": "platform-policies"})
+    obj["metadata"]["generation"] = 1
+    obj["status"] = {"observedGeneration": 1, "typeChecking": {}}
+    obj["metadata"]["managedFields"].append(
+        managed_entry("kube-controller-manager", "Update", "admissionregistration.k8s.io/v1", ctx.timestamp(created + 1),
+                      fields_v1({"status": obj["status"]}), "status"))
+    return obj
+
+
+def admission_policy_binding_records(plan: ClusterPlan) -> list[str]:
+    return [f"{_POLICY}-apps"]
+
+
+def build_admission_policy_binding(ctx: Context, name: str, rv: str) -> dict:
+    spec = {"policyName": _POLICY, "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchExpressions": [
+                {"key": "pod-security.kubernetes.io/enforce", "operator": "Exists"}]},
+                "objectSelector": {}, "matchPolicy": "Equivalent"}}
+    obj = _applied(ctx, "admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings",
+                   None, name, {"spec": spec}, 3_101, rv, labels={"app.kubernetes.io/part-of": "platform-policies"})
+    obj["metadata"]["generation"] = 1
+    return obj

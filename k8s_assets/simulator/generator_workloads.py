@@ -472,3 +472,142 @@ def build_volume(ctx: Context, record: tuple[Workload, int], rv: str) -> dict:
         managed_entry("kube-controller-manager", "Update", "v1", created, fields_v1({"status": status}), "status"),
     ]
     return {"metadata": metadata, "spec": spec, "status": status}
+
+
+# -- Endpoints, controller revisions, replication controllers, volume attachments -----------
+
+# The endpoints controller stops at this many addresses and marks the object truncated.
+MAX_ENDPOINTS_ADDRESSES = 1_000
+
+
+def endpoints_records(plan: ClusterPlan) -> list[ServicePlan]:
+    """The endpoints controller keeps one Endpoints per service with a selector; the API server
+    keeps ``default/kubernetes``'s (its own addresses). ExternalName services get none."""
+    return [s for s in plan.services if s.selector is not None or (s.namespace, s.name) == ("default", "kubernetes")]
+
+
+class EndpointsBuilder:
+    """Endpoints with the same addresses as the service's EndpointSlices (both built by Placement)."""
+
+    def __init__(self, plan: ClusterPlan) -> None:
+        self.placement = Placement(plan)
+        self.control_planes = [n for n in plan.nodes if n.control_plane] or plan.nodes[:1]
+
+    def __call__(self, ctx: Context, service: ServicePlan, rv: str) -> dict:
+        created = ctx.timestamp(service.created + 1)
+        uid = ctx.uid("endpoints", service.namespace, service.name)
+        if service.selector is None:  # default/kubernetes: the API servers themselves
+            subsets = [{"addresses": [{"ip": n.ip} for n in self.control_planes],
+                        "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}]
+            labels = {"endpointslice.kubernetes.io/skip-mirror": "true"}
+            metadata = {"name": service.name, "namespace": service.namespace, "uid": uid, "resourceVersion": rv,
+                        "creationTimestamp": created, "labels": labels}
+            metadata["managedFields"] = [managed_entry("kube-apiserver", "Update", "v1", created,
+                                                       fields_v1({"metadata": {"labels": labels}, "subsets": []}))]
+            return {"metadata": metadata, "subsets": subsets}
+        ready, not_ready = [], []
+        for group in service.pod_groups:
+            for index in range(group.count):
+                node, ip = self.placement.node_and_ip(group, index)
+                if ip is None:
+                    continue  # pending pods have no address yet
+                name = pod_name(ctx, group, index)
+                address = {"ip": ip, "nodeName": node.name,
+                           "targetRef": {"kind": "Pod", "namespace": group.namespace, "name": name,
+                                         "uid": ctx.uid("pods", group.namespace, name)}}
+                if service.cluster_ip == "None":
+                    address = {"ip": ip, "hostname": name, **{k: v for k, v in address.items() if k != "ip"}}
+                (not_ready if index in group.crashing else ready).append(address)
+        annotations = {"endpoints.kubernetes.io/last-change-trigger-time": ctx.timestamp(service.created + 30)}
+        total = len(ready) + len(not_ready)
+        if total > MAX_ENDPOINTS_ADDRESSES:
+            annotations["endpoints.kubernetes.io/over-capacity"] = "truncated"
+            ready = ready[:MAX_ENDPOINTS_ADDRESSES]
+            not_ready = not_ready[:MAX_ENDPOINTS_ADDRESSES - len(ready)]
+        body: dict = {}
+        if ready or not_ready:
+            subset: dict = {}
+            if ready:
+                subset["addresses"] = sorted(ready, key=lambda a: a["ip"])
+            if not_ready:
+                subset["notReadyAddresses"] = sorted(not_ready, key=lambda a: a["ip"])
+            subset["ports"] = [{"name": port_name, "port": target, "protocol": protocol}
+                               for port_name, _, target, protocol in service.ports]
+            body["subsets"] = [subset]
+        labels = {"app.kubernetes.io/name": service.selector["app.kubernetes.io/name"],
+                  **({"service.kubernetes.io/headless": ""} if service.cluster_ip == "None" else {})}
+        metadata = {"name": service.name, "namespace": service.namespace, "uid": uid, "resourceVersion": rv,
+                    "creationTimestamp": created, "labels": labels, "annotations": annotations}
+        owned_body = {"subsets": []} if body else {}
+        metadata["managedFields"] = [managed_entry("kube-controller-manager", "Update", "v1", created,
+                                                   fields_v1({"metadata": {"annotations": annotations, "labels": labels},
+                                                              **owned_body}))]
+        return {"metadata": metadata, **body}
+
+
+def controller_revision_records(plan: ClusterPlan) -> list[Workload]:
+    return [w for w in plan.workloads if w.kind in ("StatefulSet", "DaemonSet") and w.pods is not None]
+
+
+def build_controller_revision(ctx: Context, workload: Workload, rv: str) -> dict:
+    """The revision a StatefulSet's or DaemonSet's pods were made from (their controller-revision-hash)."""
+    pods = workload.pods
+    if workload.kind == "StatefulSet":
+        name = pods.revision_hash  # <statefulset>-<hash>, as the pods' label says
+        revision_hash = name.removeprefix(f"{workload.name}-")
+        labels = {**_selector_labels(workload), "controller.kubernetes.io/hash": revision_hash}
+    else:
+        revision_hash = pods.revision_hash
+        name = f"{workload.name}-{revision_hash}"
+        labels = {**_selector_labels(workload), "controller-revision-hash": revision_hash}
+    template = pod_template(ctx, pods, _template_labels(workload))
+    data = {"spec": {"template": {"$patch": "replace", **template}}}
+    created = ctx.timestamp(workload.created)
+    owner = _owner("apps/v1", workload.kind, workload.name, workload.uid)
+    metadata = {"name": name, "namespace": workload.namespace, "uid": ctx.uid("controllerrevisions", workload.namespace, name),
+                "resourceVersion": rv, "creationTimestamp": created, "labels": labels, "ownerReferences": [owner]}
+    metadata["managedFields"] = [managed_entry("kube-controller-manager", "Update", "apps/v1", created,
+                                               {**fields_v1({"metadata": {"labels": labels, "ownerReferences": [owner]}}),
+                                                "f:data": {}, "f:revision": {}})]
+    return {"metadata": metadata, "data": data, "revision": 1}
+
+
+def replication_controller_records(plan: ClusterPlan) -> list[str]:
+    """A leftover from before Deployments, scaled to zero, next to the showcase's legacy billing service."""
+    return [plan.app_namespaces[0].name]
+
+
+def build_replication_controller(ctx: Context, namespace: str, rv: str) -> dict:
+    name = "legacy-billing-sync"
+    selector = {"app": name}
+    template = {"metadata": {"labels": {**selector, "tier": "batch"}},
+                "spec": {"containers": [{"name": "sync", "image": "registry.local:5000/billing/legacy-sync:2.3.1",
+                                         "args": ["--target=billing.legacy.example.com"],
+                                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+                                         "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+                                         "imagePullPolicy": "IfNotPresent"}],
+                         "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+                         "securityContext": {}, "schedulerName": "default-scheduler"}}
+    spec = {"replicas": 0, "selector": selector, "template": template}
+    created = ctx.timestamp(3_650)
+    status = {"replicas": 0, "observedGeneration": 2}
+    metadata = {"name": name, "namespace": namespace, "labels": {**selector, "app.kubernetes.io/managed-by": "kubectl"},
+                "annotations": {"example.com/owner": TRICKY_ANNOTATIONS[0][1]}}
+    obj = applied_object("v1", "ReplicationController", metadata, {"spec": spec}, created, status, "kube-controller-manager",
+                         ctx.timestamp(ctx.now_offset // 2))
+    obj["metadata"]["generation"] = 2
+    return _ordered_metadata(_finish(obj, ctx.uid("replicationcontrollers", namespace, name), rv))
+
+
+def volume_attachment_records(plan: ClusterPlan) -> list[tuple[str, str, object, int]]:
+    """(volume, attacher, node, created) for each bound CSI volume whose pod is scheduled on a node."""
+    placement = Placement(plan)
+    records = []
+    for record in claim_records(plan):
+        workload, index = record
+        node, _ = placement.node_and_ip(workload.pods, index)
+        if node is None:
+            continue  # a pending pod's volume is not attached anywhere
+        _, _, volume = _claim_identity(plan.ctx, record)
+        records.append((volume, "ebs.csi.aws.com", node, workload.created + 40 + index))
+    return records
