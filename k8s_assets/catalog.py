@@ -110,6 +110,8 @@ class Kind:
     ignored_paths: tuple[tuple[str, ...], ...] = ()
     # The Accept header of its list requests, when not plain JSON (Secrets in metadata mode).
     accept: str | None = None
+    # Shared tables (k8s_other_resources): opt-in resources (OPT_IN_RESOURCES names) listed too.
+    include: tuple[str, ...] = ()
 
     @property
     def resource(self) -> str:
@@ -419,18 +421,38 @@ def kind_aliases(kind: Kind) -> set[str]:
     return {kind.table, kind.table.removeprefix("k8s_"), kind.plural, kind.resource, kind.kind.lower()}
 
 
+def is_shared_table(kind: Kind) -> bool:
+    """A table of many resources (custom or other resources): group and plural are its columns."""
+    names = {c.name for c in kind.columns}
+    return {"group", "plural", "namespace"} <= names
+
+
+ALL_KINDS = "*"
+
+
 def select_kinds(patterns: Iterable[str] | None) -> tuple[Kind, ...]:
-    """The kinds named by K8S_ASSETS_RESOURCES (None or empty: all). Unknown names raise ValueError."""
-    if not patterns:
-        return KINDS
-    wanted = {p.strip().lower() for p in patterns if p.strip()}
-    chosen = [k for k in KINDS if kind_aliases(k) & wanted]
-    known = set().union(*(kind_aliases(k) for k in KINDS))
+    """The kinds named by K8S_ASSETS_RESOURCES (None, empty or ``*``: every catalog kind and
+    k8s_other_resources). ``other_resources`` (or ``k8s_other_resources``) selects the table of
+    every served kind without a typed one; an opt-in name (``events``, ``events.events.k8s.io``)
+    selects it with that resource listed too. Unknown names raise ValueError."""
+    wanted = {p.strip().lower() for p in patterns or () if p.strip()}
+    every = not wanted or ALL_KINDS in wanted
+    wanted.discard(ALL_KINDS)
+    opt_in = sorted(wanted & OPT_IN_RESOURCES.keys())
+    wanted -= set(opt_in)
+    selectable = (*KINDS, OTHER_RESOURCES)
+    chosen = [k for k in selectable if every or kind_aliases(k) & wanted]
+    known = set().union(*(kind_aliases(k) for k in selectable))
     unknown = sorted(wanted - known)
     if unknown:
         raise ValueError(
-            f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(k.plural for k in KINDS)}"
+            f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(k.plural for k in KINDS)}, "
+            f"other_resources, {', '.join(OPT_IN_RESOURCES)}, or {ALL_KINDS} for all"
         )
+    if opt_in:
+        if OTHER_RESOURCES not in chosen:
+            chosen.append(OTHER_RESOURCES)
+        chosen = [with_opt_in(k, opt_in) if k.table == OTHER_RESOURCES.table else k for k in chosen]
     return tuple(chosen)
 
 
@@ -994,3 +1016,51 @@ def custom_resource_kind(group: str, version: str, plural: str, kind: str, names
 CUSTOM_RESOURCES = replace(custom_resource_kind("", "v1", "customresources", "CustomResource", True),
                            after_merge="custom_resource_views.sql")
 KINDS_BY_TABLE[CUSTOM_RESOURCES.table] = CUSTOM_RESOURCES
+
+
+# ---------------------------------------------------------------------------
+# Every other served kind: one table for the objects of every listable resource the cluster
+# serves that has no typed table here and is not a custom resource (see
+# k8s_assets/other_resources.py). Which resources that is, API discovery decides at each sync;
+# per-resource kinds are derived from this one with the group, version, plural, kind and scope
+# discovery gives.
+
+OTHER_RESOURCE_COLUMNS = ("namespace", "group", "version", "kind", "plural", "scope", "owner_kind", "owner_name",
+                          "owner_uid")
+# Resources listed only when K8S_ASSETS_RESOURCES names them (by these names, as kubectl prints
+# them): events are many, churn constantly and expire an hour after their last update, so an
+# hourly sample of them is noise. (group, plural) by name.
+OPT_IN_RESOURCES: dict[str, tuple[str, str]] = {
+    "events": ("", "events"),
+    "events.events.k8s.io": ("events.k8s.io", "events"),
+}
+
+
+def other_resource_kind(group: str, version: str, plural: str, kind: str, namespaced: bool) -> Kind:
+    """The Kind that lists one served resource without a typed table into k8s_other_resources."""
+    scope = "Namespaced" if namespaced else "Cluster"
+    return Kind(
+        table="k8s_other_resources", group=group, version=version, plural=plural, kind=kind,
+        namespaced=False,  # the table's namespace is a nullable typed column: it holds both scopes
+        area="extensions",
+        description="Every served kind without a typed table (and not a custom resource), as API discovery "
+                    "names it.",
+        columns=(
+            col("namespace", "text", at("metadata", "namespace"), "NULL for cluster-scoped resources."),
+            col("group", "text", constant(group), "API group ('' for the core group), from API discovery."),
+            col("version", "text", constant(version), "The version listed: the group's preferred version."),
+            col("kind", "text", constant(kind), "Kind, from API discovery."),
+            col("plural", "text", constant(plural), "Resource name, from API discovery (never guessed)."),
+            col("scope", "text", constant(scope), "Namespaced or Cluster."),
+            *owner_columns(),
+        ),
+    )
+
+
+OTHER_RESOURCES = other_resource_kind("", "v1", "otherresources", "OtherResource", True)
+KINDS_BY_TABLE[OTHER_RESOURCES.table] = OTHER_RESOURCES
+
+
+def with_opt_in(kind: Kind, names: Iterable[str]) -> Kind:
+    """OTHER_RESOURCES with the opt-in resources ``names`` (keys of OPT_IN_RESOURCES) listed too."""
+    return replace(kind, include=tuple(sorted(set(kind.include) | set(names))))

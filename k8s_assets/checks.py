@@ -47,7 +47,7 @@ import psycopg
 from psycopg import sql
 
 from k8s_assets import coverage_checks
-from k8s_assets.catalog import Kind
+from k8s_assets.catalog import Kind, is_shared_table
 from k8s_assets.database import sql_template, sql_text
 from k8s_assets.inventory import CLUSTER_UID, CLUSTERS_TABLE, LISTED, LISTING_STATUS
 from k8s_assets.resources import PostgresResource
@@ -215,12 +215,27 @@ def coverage(cur: psycopg.Cursor, cluster_uid: str) -> dict[str, tuple[str, dt.d
                                                              {"cluster_uid": cluster_uid})}
 
 
+def has_namespaces(kind: Kind) -> bool:
+    """Namespaced kinds, and shared tables (their namespace column is NULL for cluster-scoped resources)."""
+    return kind.namespaced or is_shared_table(kind)
+
+
 def namespace_expr(kind: Kind) -> sql.Composable:
-    return sql.SQL("t.{}").format(sql.Identifier("namespace")) if kind.namespaced else sql.SQL("NULL::text")
+    return sql.SQL("t.{}").format(sql.Identifier("namespace")) if has_namespaces(kind) else sql.SQL("NULL::text")
+
+
+def name_scope_expr(kind: Kind) -> sql.Composable:
+    """What a name is unique within: the namespace; in a shared table, the resource and namespace
+    (``leases.coordination.k8s.io/kube-system``)."""
+    if not is_shared_table(kind):
+        return namespace_expr(kind)
+    return sql.SQL("concat_ws('/', t.plural || CASE WHEN t.{group} = '' THEN '' ELSE '.' || t.{group} END, "
+                   "t.{namespace})").format(group=sql.Identifier("group"), namespace=sql.Identifier("namespace"))
 
 
 def kind_template(name: str, kind: Kind, **identifiers: sql.Composable) -> sql.Composed:
-    return sql_template(name, table=sql.Identifier(kind.table), namespace=namespace_expr(kind), **identifiers)
+    identifiers.setdefault("namespace", namespace_expr(kind))
+    return sql_template(name, table=sql.Identifier(kind.table), **identifiers)
 
 
 def latest_materialization(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str):
@@ -316,7 +331,8 @@ def check_namespace_reference(results: Results, cur: psycopg.Cursor, kind: Kind,
 
 
 def check_unique_names(results: Results, cur: psycopg.Cursor, kind: Kind, cluster_uid: str) -> dg.AssetCheckResult:
-    finding = run_finding(cur, kind_template("checks/duplicate_names.sql", kind), {"cluster_uid": cluster_uid})
+    finding = run_finding(cur, kind_template("checks/duplicate_names.sql", kind, namespace=name_scope_expr(kind)),
+                          {"cluster_uid": cluster_uid})
     names = finding.counts.get("duplicate_names", 0)
     text = (f"{names} names are held by {finding.offending} rows, e.g. " + "; ".join(finding.examples)
             if names else "every name is held by one row")
@@ -438,7 +454,7 @@ def check_node_reference(results: Results, cur: psycopg.Cursor, kind: Kind, sele
 
 
 def reference_checks_of(kind: Kind) -> list[str]:
-    return [*([NAMESPACE_REFERENCE] if kind.namespaced else []), OWNER_REFERENCE,
+    return [*([NAMESPACE_REFERENCE] if has_namespaces(kind) else []), OWNER_REFERENCE,
             *([NODE_REFERENCE] if "node_name" in {c.name for c in kind.columns} else [])]
 
 
