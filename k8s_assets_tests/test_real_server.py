@@ -336,8 +336,8 @@ def where_stored(resource: str, crds: set[str]) -> tuple[str, str | None]:
     if resource in typed:
         return typed[resource], typed[resource]
     if resource in SAME_OBJECTS:
-        return where_stored(SAME_OBJECTS[resource], crds) if ":" not in SAME_OBJECTS[resource] else \
-            (SAME_OBJECTS[resource], None)
+        there = SAME_OBJECTS[resource]
+        return (there, None) if ":" in there else (there, there)
     if resource in crds:
         return f"{CUSTOM_RESOURCES.table}:{resource}", None
     return f"{OTHER}:{resource}", None
@@ -362,7 +362,8 @@ def test_every_kind_kubectl_lists_is_covered_complete_and_equal_to_the_server(
     dynamic = DynamicClient(server.api_client())
     dynamic.resources.get(api_version="v1", kind="Event").create(namespace="team-a", body={
         "metadata": {"name": "probe.1", "namespace": "team-a"}, "reason": "Probe", "message": "hello",
-        "type": "Normal", "involvedObject": {"kind": "Namespace", "name": "team-a", "apiVersion": "v1"},
+        "type": "Normal", "source": {"component": "k8s-assets-tests"},
+        "involvedObject": {"kind": "ConfigMap", "name": "settings", "namespace": "team-a", "apiVersion": "v1"},
         "firstTimestamp": utc_now(), "lastTimestamp": utc_now(), "count": 1})
     cache = tmp_path / "kubectl-cache"
     resources = kubectl(server, cache, "api-resources", "--verbs=list", "-o", "name").split()
@@ -378,7 +379,7 @@ def test_every_kind_kubectl_lists_is_covered_complete_and_equal_to_the_server(
 
     def server_uids(resource: str) -> set[str]:
         listed = json.loads(kubectl(server, cache, "get", resource, "--all-namespaces", "-o", "json"))
-        return {item["metadata"]["uid"] for item in listed["items"]}
+        return {item["metadata"].get("uid") for item in listed["items"]}
 
     rows, problems = [], []
     with ThreadPoolExecutor(4) as pool:
