@@ -5,6 +5,7 @@ plural, kind, scope and its versions, and API discovery says which versions are 
 CRD is listed once, at its storage version when that is served (else the preferred served
 version), so an object served at two versions is stored once, with the version it was read at.
 
+The listing, kept rows and coverage are shared with ``k8s_other_resources`` (k8s_assets/resource_sets.py).
 Thousands of CRDs are listed by a small pool of threads (``CR_LIST_STREAMS`` lists in flight,
 at most twice as many results waiting), so memory holds a few parsed pages at a time plus the
 extracted column values (one serialized string per object), as for any kind.
