@@ -5,7 +5,8 @@
 but has a ``last_complete_at`` was visible before: RBAC was narrowed, the stored rows are
 stale from then on, and the check fails with severity ERROR naming the clusters. A kind that
 was never visible is not a regression and passes (the coverage row still says forbidden).
-Custom resources are checked per CRD (``k8s_custom_resources:<plural>.<group>`` rows).
+Custom resources are checked per CRD (``k8s_custom_resources:<plural>.<group>`` rows), other served
+kinds per resource (``k8s_other_resources:<plural>.<group>``).
 """
 
 
