@@ -41,7 +41,7 @@ from k8s_assets.config import ConfigError
 from k8s_assets.custom_resources import list_crds
 from k8s_assets.database import sql_text
 from k8s_assets.discovery import Discovery, cached_discovery
-from k8s_assets.extraction import ListingError, ListingForbidden, ListingNotServed
+from k8s_assets.extraction import ListingError
 from k8s_assets.inventory import record_failed_listing
 from k8s_assets.resource_sets import Outcome, ResourceType, list_resources, merge_outcomes, stored_resources
 from k8s_assets.resources import KubernetesResource, PostgresResource
@@ -116,10 +116,11 @@ def plan(discovery: Discovery, crds: set[tuple[str, str]], include: Iterable[str
 
 def crd_resources(api, postgres: PostgresResource, cluster_uid: str, page_size: int, timeout: float,
                   log) -> set[tuple[str, str]]:
-    """(group, plural) of the cluster's CRDs; when CRDs cannot be listed, those last stored."""
+    """(group, plural) of the cluster's CRDs; when CRDs cannot be listed (forbidden, or failing: that
+    is k8s_crds' failure, not this table's), those last stored for the cluster."""
     try:
         return {(c.group, c.plural) for c in list_crds(api, page_size, timeout)}
-    except (ListingForbidden, ListingNotServed) as e:
+    except ListingError as e:
         log.warning(f"CRDs cannot be listed ({e}); the CRDs last stored for this cluster tell custom "
                     "resources from other kinds")
     with postgres.connect() as conn:
