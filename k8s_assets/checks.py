@@ -49,6 +49,7 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from k8s_assets.catalog.generic import is_shared_table
 from k8s_assets.catalog.types import Kind
 from k8s_assets.database import sql_template, sql_text
 from k8s_assets.inventory import CLUSTER_UID, CLUSTERS_TABLE, LISTED, LISTING_STATUS
@@ -180,12 +181,27 @@ def coverage(cur: psycopg.Cursor, cluster_uid: str) -> dict[str, tuple[str, dt.d
                                                              {"cluster_uid": cluster_uid})}
 
 
+def has_namespaces(kind: Kind) -> bool:
+    """Namespaced kinds, and shared tables (their namespace column is NULL for cluster-scoped resources)."""
+    return kind.namespaced or is_shared_table(kind)
+
+
 def namespace_expr(kind: Kind) -> sql.Composable:
-    return sql.SQL("t.{}").format(sql.Identifier("namespace")) if kind.namespaced else sql.SQL("NULL::text")
+    return sql.SQL("t.{}").format(sql.Identifier("namespace")) if has_namespaces(kind) else sql.SQL("NULL::text")
+
+
+def name_scope_expr(kind: Kind) -> sql.Composable:
+    """What a name is unique within: the namespace; in a shared table, the resource and namespace
+    (``leases.coordination.k8s.io/kube-system``)."""
+    if not is_shared_table(kind):
+        return namespace_expr(kind)
+    return sql.SQL("concat_ws('/', t.plural || CASE WHEN t.{group} = '' THEN '' ELSE '.' || t.{group} END, "
+                   "t.{namespace})").format(group=sql.Identifier("group"), namespace=sql.Identifier("namespace"))
 
 
 def kind_template(name: str, kind: Kind, **identifiers: sql.Composable) -> sql.Composed:
-    return sql_template(name, table=sql.Identifier(kind.table), namespace=namespace_expr(kind), **identifiers)
+    identifiers.setdefault("namespace", namespace_expr(kind))
+    return sql_template(name, table=sql.Identifier(kind.table), **identifiers)
 
 
 def latest_materialization(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str):
@@ -283,7 +299,8 @@ def rows_reference_cluster(e: Evaluation) -> dg.AssetCheckResult:
 
 
 def names_unique(e: Evaluation) -> dg.AssetCheckResult:
-    finding = run_finding(e.cur, kind_template("checks/duplicate_names.sql", e.kind), {"cluster_uid": e.cluster_uid})
+    finding = run_finding(e.cur, kind_template("checks/duplicate_names.sql", e.kind, namespace=name_scope_expr(e.kind)),
+                          {"cluster_uid": e.cluster_uid})
     names = finding.counts.get("duplicate_names", 0)
     text = (f"{names} names are held by {finding.offending} rows, e.g. " + "; ".join(finding.examples)
             if names else "every name is held by one row")
@@ -475,7 +492,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
           visible_kind_not_forbidden, needs_cluster=False, generic=True),
     Check("rows_reference_namespace", dg.AssetCheckSeverity.ERROR, True, Stage.REFERENCES,
           "Every row's namespace is stored in k8s_namespaces for the cluster.",
-          rows_reference_namespace, applies_to=lambda kind: kind.namespaced),
+          rows_reference_namespace, applies_to=has_namespaces),
     Check("controller_owners_resolve", dg.AssetCheckSeverity.WARN, False, Stage.REFERENCES,
           "Every controlling ownerReference resolves to a stored object when its kind is synced.",
           controller_owners_resolve),

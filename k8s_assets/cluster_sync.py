@@ -33,12 +33,13 @@ import dagster as dg
 import pandas as pd
 
 from k8s_assets import checks
-from k8s_assets.catalog.generic import CUSTOM_RESOURCES
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES, OTHER_RESOURCES
 from k8s_assets.catalog.types import Kind
 from k8s_assets.custom_resources import CRDS, custom_resources_spec, sync_custom_resources
 from k8s_assets.failures import fail_fast_unless_transient
 from k8s_assets.images import IMAGES_TABLE, SOURCE_TABLES, derive_images, images_spec
 from k8s_assets.inventory import CLUSTERS_TABLE, cluster_of_context
+from k8s_assets.other_resources import sync_other_resources
 from k8s_assets.kind_assets import SYNC_POOL, cluster_spec, describe_context, kind_spec, sync_kind
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
@@ -93,7 +94,7 @@ def build_sync_assets(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefini
         pool=SYNC_POOL,
         retry_policy=retry_policy,
         description="Syncs one kubeconfig context (partition): its cluster, every selected kind, custom "
-                    "resources and container images, each merged and checked in turn.",
+                    "resources, every other served kind and container images, each merged and checked in turn.",
     )
     def k8s_cluster_sync(context: dg.AssetExecutionContext, kubernetes: KubernetesResource,
                          postgres: PostgresResource) -> Iterator:
@@ -124,8 +125,9 @@ class ClusterSync:
     def run(self) -> Iterator:
         cluster_uid = yield from self.cluster()
         for kind in self.kinds:
-            yield from self.asset(kind.table, lambda kind=kind: sync_kind(self.context, kind, cluster_uid,
-                                                                          self.kubernetes, self.postgres))
+            sync = sync_other_resources if kind.table == OTHER_RESOURCES.table else sync_kind
+            yield from self.asset(kind.table, lambda kind=kind, sync=sync: sync(self.context, kind, cluster_uid,
+                                                                                self.kubernetes, self.postgres))
             if self.evaluates(kind.table):
                 yield from self.checked(checks.integrity_results(
                     kind, self.wanted_names(kind.table), self.partition, self.context.instance,

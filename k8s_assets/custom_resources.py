@@ -5,6 +5,7 @@ plural, kind, scope and its versions, and API discovery says which versions are 
 CRD is listed once, at its storage version when that is served (else the preferred served
 version), so an object served at two versions is stored once, with the version it was read at.
 
+The listing, kept rows and coverage are shared with ``k8s_other_resources`` (k8s_assets/resource_sets.py).
 Thousands of CRDs are listed by a small pool of threads (``CR_LIST_STREAMS`` lists in flight,
 at most twice as many results waiting), so memory holds a few parsed pages at a time plus the
 extracted column values (one serialized string per object), as for any kind.
@@ -18,20 +19,16 @@ whether the CRDs could be enumerated at all. After the merge, one view per CRD i
 
 
 import logging
-import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
-from psycopg import sql
 
 from k8s_assets.catalog import extractors
 from k8s_assets.catalog import KINDS_BY_TABLE
 from k8s_assets.catalog.generic import CUSTOM_RESOURCES, custom_resource_kind
+from k8s_assets.catalog.types import Kind
 from k8s_assets.config import ConfigError
-from k8s_assets.database import sql_template, sql_text
 from k8s_assets.discovery import Discovery, cached_discovery
 from k8s_assets.extraction import (
     ListingError,
@@ -39,10 +36,7 @@ from k8s_assets.extraction import (
     ListingNotServed,
     gc_paused,
     empty_frame,
-    frame_columns,
     iter_pages,
-    list_kind,
-    to_frame,
 )
 from k8s_assets.inventory import (
     CLUSTER_UID,
@@ -50,44 +44,22 @@ from k8s_assets.inventory import (
     LISTED,
     LISTING_MESSAGE,
     LISTING_STATUS,
-    record_crd_coverage,
     record_failed_listing,
 )
 from k8s_assets.io_manager import TABLE_KEY
 from k8s_assets.kind_assets import ASSET_KINDS, column_schema
+from k8s_assets.resource_sets import LIST_STREAMS, Outcome, ResourceType, list_resources, merge_outcomes
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
 log = logging.getLogger(__name__)
 
-CR_LIST_STREAMS = 4
+CR_LIST_STREAMS = LIST_STREAMS
 COVERAGE_PREFIX = CUSTOM_RESOURCE_COVERAGE_PREFIX
 CRDS = KINDS_BY_TABLE["k8s_crds"]
 
 
-@dataclass(frozen=True)
-class CustomResourceType:
-    """One CRD as the cluster defines and serves it."""
-
-    group: str
-    plural: str
-    kind: str
-    namespaced: bool
-    versions: tuple[str, ...]  # served versions, as the CRD lists them
-    storage_version: str | None
-
-    @property
-    def resource(self) -> str:
-        return f"{self.plural}.{self.group}"
-
-    def version_to_list(self, discovery: Discovery | None) -> str | None:
-        """The storage version when served, else the preferred served one; None: not served."""
-        served = list(self.versions)
-        if discovery is not None:
-            discovered = discovery.served_versions(self.group, self.plural)
-            served = [v for v in discovered if v in self.versions] or discovered
-        if self.storage_version in served:
-            return self.storage_version
-        return served[0] if served else None
+# A CRD, as the shared machinery lists it (group, plural, kind, scope and versions from the CRD).
+CustomResourceType = ResourceType
 
 
 def crd_type(obj: dict) -> CustomResourceType | None:
@@ -132,76 +104,16 @@ def list_crds(api, page_size: int, timeout: float) -> list[CustomResourceType]:
     return found
 
 
-@dataclass
-class CrdOutcome:
-    crd: CustomResourceType
-    status: str  # complete | forbidden | not_served | failed
-    version: str | None
-    count: int
-    message: str | None
-    columns: dict[str, list] | None = None
-    set_aside: list[dict] | None = None  # objects whose common columns cannot be read (decoding)
-    unreadable_columns: int = 0
-
-
-def _list_one(api, crd: CustomResourceType, version: str | None, cluster_uid: str, context_name: str,
-              page_size: int, timeout: float) -> CrdOutcome:
-    if version is None:
-        return CrdOutcome(crd, "not_served", None, 0, f"{crd.resource}: no served version in API discovery")
-    kind = custom_resource_kind(crd.group, version, crd.plural, crd.kind, crd.namespaced)
-    try:
-        listing = list_kind(api, kind, cluster_uid, context_name, page_size=page_size, timeout=timeout,
-                            progress=lambda message: None)
-    except ListingForbidden as e:
-        return CrdOutcome(crd, "forbidden", version, 0, str(e))
-    except ListingNotServed as e:
-        return CrdOutcome(crd, "not_served", version, 0, str(e))
-    except ListingError as e:
-        return CrdOutcome(crd, "failed", version, 0, str(e))
-    return CrdOutcome(crd, "complete", version, listing.count, None, listing.columns, listing.set_aside,
-                      listing.unreadable_columns)
-
-
 def list_custom_resources(api, crds: list[CustomResourceType], discovery: Discovery | None, cluster_uid: str,
                           context_name: str, page_size: int, timeout: float,
-                          streams: int = CR_LIST_STREAMS) -> Iterator[CrdOutcome]:
+                          streams: int = CR_LIST_STREAMS) -> Iterator[Outcome]:
     """List every CRD's instances with ``streams`` lists in flight; yields outcomes as they finish."""
-    pending: set[Future] = set()
-    todo = iter(crds)
-    with ThreadPoolExecutor(streams, thread_name_prefix="custom-resources") as pool:
-        while True:
-            # At most 2 x streams outcomes exist at once: memory stays bounded by the pool, not the CRD count.
-            while len(pending) < 2 * streams:
-                crd = next(todo, None)
-                if crd is None:
-                    break
-                pending.add(pool.submit(_list_one, api, crd, crd.version_to_list(discovery), cluster_uid,
-                                        context_name, page_size, timeout))
-            if not pending:
-                return
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
+    return list_resources(api, crds, discovery, _kind_of, cluster_uid, context_name, page_size, timeout,
+                          streams, prefix="custom-resources")
 
 
-# Values COPY can take back as they are: jsonb and uuids as text.
-_AS_TEXT = {"uid", "cluster_uid", "labels", "annotations", "raw", "spec", "status", "created_at"}
-
-
-def kept_rows(postgres: PostgresResource, cluster_uid: str, crds: list[CustomResourceType]) -> dict[str, list]:
-    """Stored rows of CRDs whose listing did not complete, to merge back unchanged."""
-    names = frame_columns(CUSTOM_RESOURCES)
-    columns: dict[str, list] = {name: [] for name in names}
-    if not crds:
-        return columns
-    select = sql_template("merge/kept_custom_resources.sql", columns=sql.SQL(", ").join(
-        sql.SQL("{}::text").format(sql.Identifier(c)) if c in _AS_TEXT else sql.Identifier(c) for c in names))
-    with postgres.connect() as conn:
-        for row in conn.execute(select, {"cluster_uid": cluster_uid, "groups": [c.group for c in crds],
-                                         "plurals": [c.plural for c in crds]}):
-            for name, value in zip(names, row):
-                columns[name].append(value)
-    return columns
+def _kind_of(crd: CustomResourceType, version: str) -> Kind:
+    return custom_resource_kind(crd.group, version, crd.plural, crd.kind, crd.namespaced)
 
 
 def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
@@ -210,7 +122,6 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
     kind = CUSTOM_RESOURCES
     context_name = context.partition_key
     common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
-    started = time.monotonic()
     try:
         api = kubernetes.api_client(context_name)
         try:
@@ -231,54 +142,11 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
         context.log.error(f"listing CRDs in {context_name!r} failed; no rows were changed. {e}")
         raise
 
-    columns: dict[str, list] = {name: [] for name in frame_columns(kind)}
-    outcomes: list[CrdOutcome] = []
-    set_aside: list[dict] = []
-    unreadable_columns = 0
-    for number, outcome in enumerate(list_custom_resources(
-            api, crds, discovery, cluster_uid, context_name, kubernetes.page_size,
-            kubernetes.request_timeout), start=1):
-        if outcome.columns is not None:
-            for name, values in outcome.columns.items():
-                columns[name].extend(values)
-            outcome.columns = None
-        set_aside += outcome.set_aside or ()
-        unreadable_columns += outcome.unreadable_columns
-        outcomes.append(outcome)
-        if number % 500 == 0:
-            context.log.info(f"custom resources: {number} of {len(crds)} CRDs listed")
-    listed = len(columns["uid"])
-    incomplete = [o.crd for o in outcomes if o.status != "complete"]
-    for outcome in outcomes:
-        if outcome.status != "complete":
-            context.log.warning(f"{outcome.crd.resource}: {outcome.status}; its stored rows are kept. "
-                                f"{outcome.message}")
-    kept = kept_rows(postgres, cluster_uid, incomplete)
-    for name, values in kept.items():
-        columns[name].extend(values)
-    record_crd_coverage(postgres, cluster_uid, context_name,
-                        [(COVERAGE_PREFIX + o.crd.resource, o.status, o.count if o.status == "complete" else None,
-                          (o.message or "")[:2000] or None) for o in outcomes])
-    by_status: dict[str, int] = {}
-    for outcome in outcomes:
-        by_status[outcome.status] = by_status.get(outcome.status, 0) + 1
-    seconds = time.monotonic() - started
-    context.log.info(f"custom resources: {listed} objects of {len(crds)} CRDs in {seconds:.1f}s "
-                     f"({by_status}); {len(kept['uid'])} rows kept for CRDs not listed completely")
-    return dg.Output(
-        to_frame(kind, columns, set_aside),
-        output_name=kind.table,
-        metadata={
-            **common,
-            LISTING_STATUS: "complete",
-            LISTED: len(columns["uid"]) + len(set_aside),
-            "unreadable_columns": unreadable_columns,
-            "crds": len(crds),
-            **{f"crds_{status}": count for status, count in sorted(by_status.items())},
-            "kept_rows": len(kept["uid"]),
-            "list_seconds": round(seconds, 3),
-        },
-    )
+    return merge_outcomes(
+        context, kind, cluster_uid, postgres,
+        list_custom_resources(api, crds, discovery, cluster_uid, context_name, kubernetes.page_size,
+                              kubernetes.request_timeout),
+        noun="crds", metadata=common, total=len(crds))
 
 
 def custom_resources_spec() -> dg.AssetSpec:

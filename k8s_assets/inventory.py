@@ -44,6 +44,7 @@ from k8s_assets.resources import PostgresResource
 
 CLUSTERS_TABLE = "k8s_clusters"
 CUSTOM_RESOURCE_COVERAGE_PREFIX = "k8s_custom_resources:"
+OTHER_RESOURCE_COVERAGE_PREFIX = "k8s_other_resources:"
 
 # Output metadata an asset attaches to its Output for the merge (and the UI).
 LISTING_STATUS = "listing_status"  # complete | forbidden | not_served
@@ -264,19 +265,20 @@ def record_failed_listing(postgres: PostgresResource, kind: Kind, cluster_uid: s
         record_coverage(conn.cursor(), kind, cluster_uid, context_name, "failed", None, None, message[:2000])
 
 
-def record_crd_coverage(postgres: PostgresResource, cluster_uid: str, context_name: str,
+def record_set_coverage(postgres: PostgresResource, table: str, cluster_uid: str, context_name: str,
                         outcomes: list[tuple[str, str, int | None, str | None]]) -> None:
-    """One k8s_sync_coverage row (and coverage history) per CRD, as (kind, status, listed, message);
-    rows of CRDs the cluster no longer has are removed and their coverage periods end."""
+    """One k8s_sync_coverage row (and coverage history) per resource of a shared table (custom or
+    other resources), as (kind, status, listed, message), the kind being ``<table>:<resource>``;
+    rows of the table's resources not among them are removed and their coverage periods end."""
     kinds = [kind for kind, _, _, _ in outcomes]
-    prefix = CUSTOM_RESOURCE_COVERAGE_PREFIX.replace("_", r"\_") + "%"
+    prefix = table.replace("_", r"\_") + ":%"
     with postgres.connect() as conn, conn.transaction():
         cur = conn.cursor()
         for kind, status, listed, message in outcomes:
             record_coverage_of(cur, kind, cluster_uid, context_name, status, listed, None, message)
-        cur.execute(sql_text("merge/drop_gone_crd_coverage.sql"),
+        cur.execute(sql_text("merge/drop_gone_set_coverage.sql"),
                     {"cluster_uid": cluster_uid, "prefix": prefix, "kinds": kinds})
-        cur.execute(sql_text("history/close_gone_crd_coverage.sql"),
+        cur.execute(sql_text("history/close_gone_set_coverage.sql"),
                     {"cluster_uid": cluster_uid, "prefix": prefix, "kinds": kinds})
 
 

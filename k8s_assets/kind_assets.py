@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from k8s_assets.catalog import types
+from k8s_assets.catalog.generic import is_shared_table
 from k8s_assets.catalog.types import Kind
 from k8s_assets.cluster import CLUSTER_COLUMNS, describe_cluster
 from k8s_assets.config import ConfigError
@@ -87,11 +88,17 @@ def describe_context(context_name: str, kubernetes: KubernetesResource) -> pd.Da
 
 def kind_spec(kind: Kind) -> dg.AssetSpec:
     """The kind's own asset (its deps, on k8s_clusters, are declared by the step that computes it)."""
+    if is_shared_table(kind):  # many resources, which API discovery names
+        description = (f"{kind.description} One row per object, with the group, version, kind, plural and scope "
+                       "of its resource; coverage per resource in k8s_sync_coverage as "
+                       f"{kind.table}:<plural>.<group>.")
+    else:
+        description = f"{kind.description} Listed from {kind.list_path()} ({kind.kind})."
     return dg.AssetSpec(
         kind.table,
         group_name=kind.area,
         kinds=ASSET_KINDS,
-        description=f"{kind.description} Listed from {kind.list_path()} ({kind.kind}).",
+        description=description,
         metadata={TABLE_KEY: kind.table, "dagster/column_schema": column_schema(kind)},
     )
 

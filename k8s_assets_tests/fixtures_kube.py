@@ -146,15 +146,16 @@ class RealKubeServer:
         process.kill()
         process.wait()
 
-    def restart_apiserver(self) -> None:
+    def restart_apiserver(self, more_args: tuple[str, ...] = ()) -> None:
         """Start kube-apiserver again (killing it first if it runs) with the same flags, port and
-        etcd, and wait until it is ready."""
+        etcd (plus ``more_args``: ``--runtime-config=node.k8s.io/v1=false`` stops serving a group),
+        and wait until it is ready."""
         old = self._apiserver()
         if old.poll() is None:
             self.kill_apiserver()
         self._processes.remove(old)
         log = open(self.workdir / "kube-apiserver.log", "ab")  # noqa: SIM115 - owned by the process's lifetime
-        self._processes.append(subprocess.Popen(old.args, stdout=log, stderr=subprocess.STDOUT,
+        self._processes.append(subprocess.Popen([*old.args, *more_args], stdout=log, stderr=subprocess.STDOUT,
                                                 stdin=subprocess.DEVNULL, start_new_session=True))
         self._wait_until_ready()
 

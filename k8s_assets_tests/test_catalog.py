@@ -6,7 +6,7 @@ from k8s_assets import catalog
 from k8s_assets.catalog import extractors
 from k8s_assets.catalog import redaction
 from k8s_assets.catalog import KINDS
-from k8s_assets.catalog.generic import CUSTOM_RESOURCES
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES, OTHER_RESOURCES
 from k8s_assets.catalog.redaction import configmap_redactor, redact_secret
 from k8s_assets_tests.pipeline import query
 
@@ -32,11 +32,25 @@ def test_every_kind_of_the_issue_has_one_entry():
 
 
 def test_migrations_create_every_kind_table_with_its_typed_columns(database_url):
-    for kind in (*KINDS, CUSTOM_RESOURCES):
+    for kind in (*KINDS, CUSTOM_RESOURCES, OTHER_RESOURCES):
         rows = query(database_url, "SELECT column_name, udt_name FROM information_schema.columns "
                                    "WHERE table_name = %s ORDER BY ordinal_position", (kind.table,))
         assert rows, f"no table {kind.table}"
         assert dict(rows) == {c: PG_TYPES[t] for c, t in kind.sql_types.items()}, kind.table
+
+
+def test_resources_selects_catalog_kinds_other_resources_and_opt_in_events():
+    default = catalog.select_kinds(None)
+    assert default == (*KINDS, OTHER_RESOURCES) == catalog.select_kinds(["*"])
+    assert catalog.select_kinds(["pods"]) == (catalog.KINDS_BY_TABLE["k8s_pods"],)
+    assert catalog.select_kinds(["other_resources"]) == (OTHER_RESOURCES,)
+    # Events only when named; naming them selects the generic table with them included.
+    (events,) = catalog.select_kinds(["events"])
+    assert events.table == OTHER_RESOURCES.table and events.include == ("events",)
+    everything = catalog.select_kinds(["*", "events.events.k8s.io", "events"])
+    assert everything[:-1] == KINDS and everything[-1].include == ("events", "events.events.k8s.io")
+    with pytest.raises(ValueError, match="gizmos"):
+        catalog.select_kinds(["gizmos"])
 
 
 def test_secret_redaction_keeps_key_names_only():

@@ -55,7 +55,8 @@ def test_a_run_of_one_partition_is_one_step(env):
     assert step_keys(result) == [SYNC_STEP]
     # ... and every table is still an asset of its own, materialized with its own metadata.
     assets = {key.path[-1] for key in graph(env).get_all_asset_keys()}
-    assert {"k8s_clusters", "k8s_custom_resources", "k8s_container_images", *(k.table for k in KINDS)} == assets
+    assert {"k8s_clusters", "k8s_custom_resources", "k8s_other_resources", "k8s_container_images",
+            *(k.table for k in KINDS)} == assets
     found = materialized(result)
     assert set(found) == assets
     for kind in KINDS:

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 
 import dagster as dg
 import pytest
@@ -16,13 +21,14 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 
 from k8s_assets.catalog import KINDS, KINDS_BY_TABLE
-from k8s_assets.catalog.generic import CUSTOM_RESOURCES
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES, OTHER_RESOURCES
 from k8s_assets.catalog.types import Kind
+from k8s_assets.discovery import discover
 from k8s_assets.resources import KubernetesResource
 from k8s_assets.simulator import Simulator
 from k8s_assets_tests import real_objects
-from k8s_assets_tests.fixtures_kube import CURRENT, NOBODY, OLDEST, READER, RealKubeServer
-from k8s_assets_tests.fixtures_postgres import fresh_database
+from k8s_assets_tests.fixtures_kube import CURRENT, NOBODY, OLDEST, READER, RealKubeServer, real_server, utc_now
+from k8s_assets_tests.fixtures_postgres import fresh_database, skip_or_fail
 from k8s_assets_tests.pipeline import cluster_uid_of, definitions, materialization_metadata, query, sync
 
 POD_COUNT = 20
@@ -371,3 +377,152 @@ def test_the_simulator_serves_the_same_rows_as_the_real_server(populated, embedd
                 differences += [(kind.table, column, x, y) for column, x, y in zip(columns, a, b) if x != y][:3]
             differences.append((kind.table, "rows", len(real), len(simulated)))
     assert not differences, differences[:20]
+
+
+# -- every served kind ---------------------------------------------------------------------------
+
+KUBECTL = shutil.which("kubectl")
+OTHER = OTHER_RESOURCES.table
+# Listed by kubectl, never stored: its objects are computed per request and have no uid.
+LEFT_OUT = {"componentstatuses"}
+# Served in two groups, one set of objects: stored once, where the other name is.
+SAME_OBJECTS = {"ingresses.extensions": "k8s_ingresses", "events": f"{OTHER}:events.events.k8s.io"}
+
+
+def kubectl(server: RealKubeServer, cache: Path, *args: str) -> str:
+    """kubectl as the admin (its own kubeconfig, its own discovery cache), stdout."""
+    if KUBECTL is None:
+        skip_or_fail("kubectl is not on PATH")
+    server.api_client()  # writes the admin's kubeconfig
+    done = subprocess.run([KUBECTL, "--kubeconfig", str(server.workdir / "kubeconfig-admin"),
+                           "--cache-dir", str(cache), *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def where_stored(resource: str, crds: set[str]) -> tuple[str, str | None]:
+    """(coverage kind, table) of a resource kubectl names; the table None for a shared table's resource."""
+    typed = {k.resource: k.table for k in KINDS}
+    if resource in typed:
+        return typed[resource], typed[resource]
+    if resource in SAME_OBJECTS:
+        there = SAME_OBJECTS[resource]
+        return (there, None) if ":" in there else (there, there)
+    if resource in crds:
+        return f"{CUSTOM_RESOURCES.table}:{resource}", None
+    return f"{OTHER}:{resource}", None
+
+
+def stored_uids_of(database_url: str, coverage_kind: str, table: str | None, cluster_uid: str) -> set[str]:
+    if table is not None:
+        return {str(u) for (u,) in query(database_url, f"SELECT uid FROM {table} WHERE cluster_uid = %s",
+                                         (cluster_uid,))}
+    shared, resource = coverage_kind.split(":", 1)
+    plural, _, group = resource.partition(".")
+    return {str(u) for (u,) in query(database_url, f'SELECT uid FROM {shared} WHERE cluster_uid = %s AND '
+                                                   '"group" = %s AND plural = %s', (cluster_uid, group, plural))}
+
+
+def test_every_kind_kubectl_lists_is_covered_complete_and_equal_to_the_server(
+        populated, database_url, tmp_path, instance):
+    """`kubectl api-resources --verbs=list`: each resource is in k8s_sync_coverage (its typed table, a
+    custom resource, or k8s_other_resources), complete, with the uids the server lists. Events are
+    opted in here (both names), so they are listed too, once."""
+    server = populated
+    dynamic = DynamicClient(server.api_client())
+    dynamic.resources.get(api_version="v1", kind="Event").create(namespace="team-a", body={
+        "metadata": {"name": "probe.1", "namespace": "team-a"}, "reason": "Probe", "message": "hello",
+        "type": "Normal", "source": {"component": "k8s-assets-tests"},
+        "involvedObject": {"kind": "ConfigMap", "name": "settings", "namespace": "team-a", "apiVersion": "v1"},
+        "firstTimestamp": utc_now(), "lastTimestamp": utc_now(), "count": 1})
+    cache = tmp_path / "kubectl-cache"
+    resources = kubectl(server, cache, "api-resources", "--verbs=list", "-o", "name").split()
+    env = {"K8S_ASSETS_RESOURCES": "*,events,events.events.k8s.io"}
+    result = sync_real(server, server.context(), database_url, tmp_path, instance, env)
+    assert result.success
+    cluster_uid = cluster_uid_of(database_url, server.context())
+    crds = {f"{c.spec.names.plural}.{c.spec.group}" for c in dynamic.resources.get(
+        api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition").get().items}
+    coverage = {kind: (status, count) for kind, status, count in query(
+        database_url, "SELECT kind, status, listed_count FROM k8s_sync_coverage WHERE cluster_uid = %s",
+        (cluster_uid,))}
+
+    def server_uids(resource: str) -> set[str]:
+        listed = json.loads(kubectl(server, cache, "get", resource, "--all-namespaces", "-o", "json"))
+        return {item["metadata"].get("uid") for item in listed["items"]}
+
+    rows, problems = [], []
+    with ThreadPoolExecutor(4) as pool:
+        on_server = dict(zip(resources, pool.map(server_uids, [r for r in resources]))) if resources else {}
+    for resource in resources:
+        if resource in LEFT_OUT:
+            rows.append((resource, "(left out: no uids)", "-", len(on_server[resource]), "-"))
+            continue
+        kind, table = where_stored(resource, crds)
+        status, _ = coverage.get(kind, ("missing", None))
+        stored = stored_uids_of(database_url, kind, table, cluster_uid)
+        rows.append((resource, kind, status, len(on_server[resource]), len(stored)))
+        if status != "complete" or stored != on_server[resource]:
+            problems.append(rows[-1])
+    print(f"\nkube-apiserver {server.version}: `kubectl api-resources --verbs=list` ({len(resources)} resources), "
+          "coverage after one sync")
+    print("| resource | stored as (k8s_sync_coverage.kind) | status | server | database |\n|---|---|---|---:|---:|")
+    for row in rows:
+        print("| " + " | ".join(str(v) for v in row) + " |")
+    assert not problems, problems
+    left_out = materialization_metadata(result, OTHER)["left_out"]
+    assert "componentstatuses" in left_out and (server.version == CURRENT or "ingresses.extensions" in left_out)
+    failed = [(c.asset_key.to_user_string(), c.check_name) for c in result.get_asset_check_evaluations()
+              if not c.passed]
+    assert not failed, failed
+
+
+def test_events_are_left_out_unless_named(populated, database_url, tmp_path, instance):
+    server = populated
+    result = sync_real(server, server.context(), database_url, tmp_path, instance,
+                       {"K8S_ASSETS_RESOURCES": "other_resources"})
+    assert result.success
+    kinds = {k for (k,) in query(database_url, "SELECT kind FROM k8s_sync_coverage")}
+    assert f"{OTHER}:leases.coordination.k8s.io" in kinds
+    assert not {f"{OTHER}:events", f"{OTHER}:events.events.k8s.io"} & kinds
+    assert not query(database_url, f"SELECT 1 FROM {OTHER} WHERE plural = 'events'")
+    left_out = materialization_metadata(result, OTHER)["left_out"]
+    assert "events: opt-in" in left_out and "events.events.k8s.io: opt-in" in left_out
+
+
+def test_a_kind_the_server_stops_serving_ends_not_served_and_keeps_its_rows(database_url, tmp_path,
+                                                                              tmp_path_factory, instance):
+    """RuntimeClasses (node.k8s.io, no typed table), then the same API server restarted with that
+    group turned off (--runtime-config): discovery no longer has it, its rows stay."""
+    servers = real_server(CURRENT, tmp_path_factory)
+    server = next(servers)
+    try:
+        dynamic = DynamicClient(server.api_client())
+        created = dynamic.resources.get(api_version="node.k8s.io/v1", kind="RuntimeClass").create(
+            body={"metadata": {"name": "gvisor"}, "handler": "runsc"})
+        env = {"K8S_ASSETS_RESOURCES": "other_resources"}
+        key = f"{OTHER}:runtimeclasses.node.k8s.io"
+        rows = f"SELECT uid::text, name FROM {OTHER} WHERE plural = 'runtimeclasses'"
+        status = "SELECT status, listed_count FROM k8s_sync_coverage WHERE kind = %s"
+        assert sync_real(server, server.context(), database_url, tmp_path, instance, env).success
+        assert query(database_url, rows) == [(created.metadata.uid, "gvisor")]
+        assert query(database_url, status, (key,)) == [("complete", 1)]
+
+        # Its admission plugin waits for RuntimeClasses to be listable before the server is ready.
+        server.restart_apiserver(("--runtime-config=node.k8s.io/v1=false", "--disable-admission-plugins=RuntimeClass"))
+        discovery = discover(server.api_client())
+        assert not discovery.served_versions("node.k8s.io", "runtimeclasses")
+        result = sync_real(server, server.context(), database_url, tmp_path, instance, env)
+        assert result.success
+        assert query(database_url, rows) == [(created.metadata.uid, "gvisor")], "rows kept"
+        assert query(database_url, status, (key,)) == [("not_served", None)]
+        ((message,),) = query(database_url, "SELECT message FROM k8s_sync_coverage WHERE kind = %s", (key,))
+        assert "no longer served" in message
+        # History: the object's version stays open (it was not deleted), and the checks agree.
+        assert query(database_url, f"SELECT valid_to FROM {OTHER}_history WHERE uid = %s",
+                     (created.metadata.uid,)) == [(None,)]
+        failed = [(c.asset_key.to_user_string(), c.check_name) for c in result.get_asset_check_evaluations()
+                  if not c.passed]
+        assert not failed, failed
+    finally:
+        servers.close()

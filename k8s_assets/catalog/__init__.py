@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from k8s_assets.catalog.generic import CUSTOM_RESOURCES
+from k8s_assets.catalog.generic import CUSTOM_RESOURCES, OPT_IN_RESOURCES, OTHER_RESOURCES, with_opt_in
 from k8s_assets.catalog.kinds import apiserver, cluster, config, extensions, networking, rbac, storage, workloads
 from k8s_assets.catalog.redaction import configmap_redactor
 from k8s_assets.catalog.types import Kind
@@ -29,7 +29,7 @@ KINDS: tuple[Kind, ...] = (
 )
 
 # Every table the catalog writes, typed kinds and generic tables.
-KINDS_BY_TABLE: dict[str, Kind] = {k.table: k for k in (*KINDS, CUSTOM_RESOURCES)}
+KINDS_BY_TABLE: dict[str, Kind] = {k.table: k for k in (*KINDS, CUSTOM_RESOURCES, OTHER_RESOURCES)}
 
 
 def kind_aliases(kind: Kind) -> set[str]:
@@ -37,18 +37,32 @@ def kind_aliases(kind: Kind) -> set[str]:
     return {kind.table, kind.table.removeprefix("k8s_"), kind.plural, kind.resource, kind.kind.lower()}
 
 
+ALL_KINDS = "*"
+
+
 def select_kinds(patterns: Iterable[str] | None) -> tuple[Kind, ...]:
-    """The kinds named by K8S_ASSETS_RESOURCES (None or empty: all). Unknown names raise ValueError."""
-    if not patterns:
-        return KINDS
-    wanted = {p.strip().lower() for p in patterns if p.strip()}
-    chosen = [k for k in KINDS if kind_aliases(k) & wanted]
-    known = set().union(*(kind_aliases(k) for k in KINDS))
+    """The kinds named by K8S_ASSETS_RESOURCES (None, empty or ``*``: every catalog kind and
+    k8s_other_resources). ``other_resources`` (or ``k8s_other_resources``) selects the table of
+    every served kind without a typed one; an opt-in name (``events``, ``events.events.k8s.io``)
+    selects it with that resource listed too. Unknown names raise ValueError."""
+    wanted = {p.strip().lower() for p in patterns or () if p.strip()}
+    every = not wanted or ALL_KINDS in wanted
+    wanted.discard(ALL_KINDS)
+    opt_in = sorted(wanted & OPT_IN_RESOURCES.keys())
+    wanted -= set(opt_in)
+    selectable = (*KINDS, OTHER_RESOURCES)
+    chosen = [k for k in selectable if every or kind_aliases(k) & wanted]
+    known = set().union(*(kind_aliases(k) for k in selectable))
     unknown = sorted(wanted - known)
     if unknown:
         raise ValueError(
-            f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(k.plural for k in KINDS)}"
+            f"unknown kind(s) {', '.join(unknown)}; known: {', '.join(k.plural for k in KINDS)}, "
+            f"other_resources, {', '.join(OPT_IN_RESOURCES)}, or {ALL_KINDS} for all"
         )
+    if opt_in:
+        if OTHER_RESOURCES not in chosen:
+            chosen.append(OTHER_RESOURCES)
+        chosen = [with_opt_in(k, opt_in) if k.table == OTHER_RESOURCES.table else k for k in chosen]
     return tuple(chosen)
 
 

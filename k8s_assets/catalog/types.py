@@ -98,6 +98,8 @@ class Kind:
     ignored_paths: tuple[tuple[str, ...], ...] = ()
     # The Accept header of its list requests, when not plain JSON (Secrets in metadata mode).
     accept: str | None = None
+    # Shared tables (k8s_other_resources): opt-in resources (OPT_IN_RESOURCES names) listed too.
+    include: tuple[str, ...] = ()
     # Secondary indexes beyond the key and the name index every kind table has; each is a tuple
     # of typed columns, indexed after cluster_uid: (("node_name",),) is (cluster_uid, node_name).
     indexes: tuple[tuple[str, ...], ...] = ()

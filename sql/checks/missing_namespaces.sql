@@ -7,6 +7,7 @@ WITH missing AS (
            (t.created_at IS NOT NULL AND t.created_at >= %(namespaces_listed_at)s) AS newer_than_listing
     FROM {table} t
     WHERE t.cluster_uid = %(cluster_uid)s
+      AND t.namespace IS NOT NULL  -- shared tables: cluster-scoped resources' rows
       AND NOT EXISTS (SELECT 1 FROM k8s_namespaces n
                       WHERE n.cluster_uid = t.cluster_uid AND n.name = t.namespace)
 )

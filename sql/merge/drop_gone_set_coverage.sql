@@ -1,3 +1,3 @@
--- Coverage rows of CRDs the cluster no longer defines.
+-- Coverage rows of resources a shared table no longer has (CRDs deleted, kinds gone).
 DELETE FROM k8s_sync_coverage
 WHERE cluster_uid = %(cluster_uid)s AND kind LIKE %(prefix)s AND kind <> ALL (%(kinds)s)
