@@ -22,12 +22,12 @@ from common import api_and_cluster, job_kinds, child_arguments  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from k8s_assets.extraction import frame_columns, list_kind  # noqa: E402
-from k8s_assets.inventory import Utf8TextDumper  # noqa: E402
+from k8s_assets.extraction import list_kind  # noqa: E402
+from k8s_assets.store.copy import Utf8TextDumper  # noqa: E402
 
 
 def upsert_statement(kind) -> sql.Composed:
-    columns = frame_columns(kind)
+    columns = kind.row_columns
     return sql.SQL("INSERT INTO {t} ({cols}) VALUES ({vals}) ON CONFLICT (cluster_uid, uid) DO UPDATE SET {set}").format(
         t=sql.Identifier(kind.table),
         cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
@@ -60,7 +60,7 @@ def main(argv=None) -> int:
             columns = listing.columns
             cur = conn.cursor()
             written = 0
-            for row in zip(*(columns[c] for c in frame_columns(kind))):
+            for row in zip(*(columns[c] for c in kind.row_columns)):
                 if args.max_rows and written >= args.max_rows:
                     break
                 cur.execute(statement, row)

@@ -163,7 +163,7 @@ def in_database(pages: list[bytes], repeats: int) -> dict[str, float]:
     import psycopg
 
     from bench_sync import fresh_database, start_postgres
-    from k8s_assets.inventory import Utf8TextDumper
+    from k8s_assets.store.copy import Utf8TextDumper
 
     items = [bytes(r) for body in pages for r in decode_page(body, keys_only=False).raw_items]
     decoder = msgspec.json.Decoder(dict[str, dict[str, msgspec.Raw]])

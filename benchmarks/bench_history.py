@@ -4,7 +4,7 @@
     python benchmarks/bench_history.py --pods 20000 --resyncs 4       # a quick check
 
 Two databases on one embedded PostgreSQL 18: ``with_history`` merges through
-``inventory.merge_kind`` as the pipeline does; ``without_history`` is the same merge with
+``store.merge.merge`` as the pipeline does; ``without_history`` is the same merge with
 ``keep_history=False`` (the merge as it was before versions). Both receive the same frames:
 a first sync of N synthetic pods (~2.5 KB of JSON each, 100 namespaces), then ``--resyncs``
 re-syncs in which 1% of the pods changed (a new resourceVersion, a restart and a new image),
@@ -35,10 +35,14 @@ sys.path.insert(0, str(HERE))
 import psycopg  # noqa: E402
 from bench_sync import fresh_database  # noqa: E402
 
-from k8s_assets import inventory  # noqa: E402
+from k8s_assets.store.clusters import write_cluster  # noqa: E402
+from k8s_assets.store.contract import KindListing  # noqa: E402
+from k8s_assets.store.merge import merge  # noqa: E402
+from k8s_assets.store.versions import stored_versions  # noqa: E402
 from k8s_assets.catalog import KINDS_BY_TABLE  # noqa: E402
 from k8s_assets.cluster import identity_from  # noqa: E402
-from k8s_assets.extraction import RowBuilder, to_frame  # noqa: E402
+from k8s_assets.decoding import RowBuilder  # noqa: E402
+from k8s_assets.extraction import to_frame  # noqa: E402
 from k8s_assets.resources import PostgresResource  # noqa: E402
 
 PODS = KINDS_BY_TABLE["k8s_pods"]
@@ -136,7 +140,7 @@ def main() -> None:
             "identity_source": identity.source, "last_synced_at": pd.Timestamp.now(tz="UTC")}], dtype=object)
         resources = {name: PostgresResource(url=url) for name, url in urls.items()}
         for postgres in resources.values():
-            inventory.write_cluster(postgres, cluster_row)
+            write_cluster(postgres.connect, cluster_row)
 
         log(f"building {args.pods} pods")
         generation = [0] * args.pods
@@ -147,9 +151,8 @@ def main() -> None:
         first_sync = {}
         for name, postgres in resources.items():
             started = time.monotonic()
-            inventory.merge_kind(postgres, PODS, first, {inventory.LISTING_STATUS: "complete",
-                                                         inventory.LISTED: len(first)},
-                                 keep_history=(name == "with_history"))
+            merge(postgres.connect, KindListing(PODS, cluster_uid, "bench", "complete", first),
+                  keep_history=(name == "with_history"))
             first_sync[name] = time.monotonic() - started
             log(f"first sync {name}: {first_sync[name]:.2f}s")
         del first
@@ -164,7 +167,7 @@ def main() -> None:
                 versions[i] = rv
                 generation[i] += 1
                 listed[i] = make_pod(i, rv, generation[i])
-            known = inventory.stored_versions(resources["with_history"], PODS, cluster_uid)
+            known = stored_versions(resources["with_history"].connect, PODS, cluster_uid)
             # Every pod is listed; the builder turns those at their stored version into keys.
             resync_frame = frame(cluster_uid, listed, known)
             order = list(resources.items())
@@ -172,13 +175,11 @@ def main() -> None:
                 order.reverse()
             for name, postgres in order:
                 started = time.monotonic()
-                counts = inventory.merge_kind(postgres, PODS, resync_frame,
-                                              {inventory.LISTING_STATUS: "complete",
-                                               inventory.LISTED: len(resync_frame)},
-                                              keep_history=(name == "with_history"))
+                counts = merge(postgres.connect, KindListing(PODS, cluster_uid, "bench", "complete", resync_frame),
+                               keep_history=(name == "with_history"))
                 seconds[name].append(time.monotonic() - started)
             moments.append(one(urls["with_history"], "SELECT clock_timestamp()")[0])
-            log(f"re-sync {resync + 1}: updated {counts['updated']}, with history "
+            log(f"re-sync {resync + 1}: updated {counts.updated}, with history "
                 f"{seconds['with_history'][-1]:.3f}s, without {seconds['without_history'][-1]:.3f}s")
 
         ratios = [w / wo for w, wo in zip(seconds["with_history"], seconds["without_history"])]

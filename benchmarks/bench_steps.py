@@ -39,7 +39,7 @@ def fresh_database(server_url: str, name: str, checkout: Path) -> str:
     parts = urlsplit(server_url)
     url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
     # Migrated by the checkout's own code, in its own process.
-    subprocess.run([sys.executable, "-c", "import sys; from k8s_assets.migrations import migrate; migrate(sys.argv[1])",
+    subprocess.run([sys.executable, "-c", "import sys; from k8s_assets.store.migrations import migrate; migrate(sys.argv[1])",
                     url], check=True, env={**os.environ, "PYTHONPATH": str(checkout)}, cwd=checkout)
     return url
 

@@ -75,7 +75,7 @@ def fresh_database(server_url: str, name: str) -> str:
     import psycopg
     from psycopg import sql
 
-    from k8s_assets.migrations import migrate
+    from k8s_assets.store.migrations import migrate
 
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))

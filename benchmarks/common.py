@@ -9,7 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from k8s_assets.config import load_settings  # noqa: E402
-from k8s_assets.database import sql_text  # noqa: E402
+from k8s_assets.store.database import sql_text  # noqa: E402
 
 
 def job_kinds(kubeconfig: str):

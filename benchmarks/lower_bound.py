@@ -29,8 +29,8 @@ import msgspec  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from k8s_assets.extraction import frame_columns, get_json, list_kind, send_get  # noqa: E402
-from k8s_assets.inventory import Utf8TextDumper  # noqa: E402
+from k8s_assets.extraction import get_json, list_kind, send_get  # noqa: E402
+from k8s_assets.store.copy import Utf8TextDumper  # noqa: E402
 
 
 class _Continue(msgspec.Struct):
@@ -80,7 +80,7 @@ def list_and_parse(api, kind, page_size: int = 500) -> tuple[int, float]:
 
 
 def copy_rows(url: str, kind, columns: dict[str, list], cluster_uid: str) -> float:
-    names = frame_columns(kind)
+    names = kind.row_columns
     rows = list(zip(*(columns[c] for c in names)))
     table = sql.Identifier(kind.table)
     with psycopg.connect(url) as conn:

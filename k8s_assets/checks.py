@@ -51,8 +51,9 @@ from psycopg import sql
 
 from k8s_assets.catalog.generic import is_shared_table
 from k8s_assets.catalog.types import Kind
-from k8s_assets.database import sql_template, sql_text
-from k8s_assets.inventory import CLUSTER_UID, CLUSTERS_TABLE, LISTED, LISTING_STATUS
+from k8s_assets.store.database import sql_template, sql_text
+from k8s_assets.io_manager import CLUSTER_UID, LISTED, LISTING_STATUS
+from k8s_assets.store.clusters import CLUSTERS_TABLE
 from k8s_assets.resources import PostgresResource
 
 NAMESPACES_TABLE = "k8s_namespaces"

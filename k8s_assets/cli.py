@@ -11,7 +11,7 @@ import sys
 
 
 def _migrate(args) -> int:
-    from k8s_assets import database, migrations
+    from k8s_assets.store import database, migrations
     from k8s_assets.config import load_settings
 
     url = database.database_url(load_settings())
@@ -84,7 +84,7 @@ def _dev(args) -> int:
     The code location is ./workspace.yaml when there is one (the repository root), else the
     installed ``k8s_assets.definitions``; the instance is that of ``instance_home``.
     """
-    from k8s_assets import database, migrations
+    from k8s_assets.store import database, migrations
     from k8s_assets.config import kube_contexts, load_settings
     from k8s_assets.dagster_instance import instance_home
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     from k8s_assets.config import ConfigError
-    from k8s_assets.database import DatabaseUnreachable
+    from k8s_assets.store.database import DatabaseUnreachable
 
     # What the user has to fix gets one line and an exit code of its own, not a traceback.
     try:

@@ -37,8 +37,10 @@ from k8s_assets.catalog.generic import CUSTOM_RESOURCES, OTHER_RESOURCES
 from k8s_assets.catalog.types import Kind
 from k8s_assets.custom_resources import CRDS, custom_resources_spec, sync_custom_resources
 from k8s_assets.failures import fail_fast_unless_transient
-from k8s_assets.images import IMAGES_TABLE, SOURCE_TABLES, derive_images, images_spec
-from k8s_assets.inventory import CLUSTERS_TABLE, cluster_of_context
+from k8s_assets.images import derive_images, images_spec
+from k8s_assets.store.images import IMAGES_TABLE, SOURCE_TABLES
+from k8s_assets.store.clusters import CLUSTERS_TABLE, cluster_of_context
+from k8s_assets.store.contract import KindListing
 from k8s_assets.other_resources import sync_other_resources
 from k8s_assets.kind_assets import SYNC_POOL, cluster_spec, describe_context, kind_spec, sync_kind
 from k8s_assets.resources import KubernetesResource, PostgresResource
@@ -65,6 +67,11 @@ def asset_dependencies(kinds: Sequence[Kind]) -> dict[str, set[str]]:
     return deps
 
 
+# What each output is (the IO manager's input): the cluster's one-row frame, nothing for the images
+# (derived in PostgreSQL), and a listing (store.contract.KindListing) for every other asset.
+OUTPUT_TYPES = {CLUSTERS_TABLE: pd.DataFrame, IMAGES_TABLE: dg.Nothing}
+
+
 def build_sync_assets(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefinition, schedule: str = "0 * * * *",
                       retry_policy: dg.RetryPolicy | None = None) -> dg.AssetsDefinition:
     """The one step syncing a context: k8s_clusters, every selected kind, custom resources and
@@ -80,7 +87,7 @@ def build_sync_assets(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefini
         specs.append(images_spec())
     # The images are derived in PostgreSQL: nothing goes through the IO manager for them.
     outs = {spec.key.path[-1]: dg.AssetOut.from_spec(
-                spec, dagster_type=dg.Nothing if spec.key.path[-1] == IMAGES_TABLE else pd.DataFrame,
+                spec, dagster_type=OUTPUT_TYPES.get(spec.key.path[-1], KindListing),
                 is_required=False)
             for spec in specs}
 
@@ -163,7 +170,7 @@ class ClusterSync:
         if not self.selected - {CLUSTERS_TABLE}:
             return None  # only checks: nothing is listed
         with fail_fast_unless_transient(f"reading the cluster of context {self.partition!r}"):
-            cluster_uid = cluster_of_context(self.postgres, self.partition)
+            cluster_uid = cluster_of_context(self.postgres.connect, self.partition)
         if cluster_uid is None:
             raise dg.Failure(f"no k8s_clusters row for context {self.partition!r}: materialize k8s_clusters first",
                              allow_retries=False)

@@ -22,7 +22,6 @@ import logging
 from collections.abc import Iterator
 
 import dagster as dg
-import pandas as pd
 
 from k8s_assets.catalog import extractors
 from k8s_assets.catalog import KINDS_BY_TABLE
@@ -38,14 +37,8 @@ from k8s_assets.extraction import (
     empty_frame,
     iter_pages,
 )
-from k8s_assets.inventory import (
-    CLUSTER_UID,
-    CUSTOM_RESOURCE_COVERAGE_PREFIX,
-    LISTED,
-    LISTING_MESSAGE,
-    LISTING_STATUS,
-    record_failed_listing,
-)
+from k8s_assets.store.contract import KindListing
+from k8s_assets.store.coverage import CUSTOM_RESOURCE_COVERAGE_PREFIX, record_failed_listing
 from k8s_assets.io_manager import TABLE_KEY
 from k8s_assets.kind_assets import ASSET_KINDS, column_schema
 from k8s_assets.resource_sets import LIST_STREAMS, Outcome, ResourceType, list_resources, merge_outcomes
@@ -117,11 +110,10 @@ def _kind_of(crd: CustomResourceType, version: str) -> Kind:
 
 
 def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
-                          kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
+                          kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[KindListing]:
     """List every CRD's instances in the partition's cluster; CRDs not listed completely keep their rows."""
     kind = CUSTOM_RESOURCES
     context_name = context.partition_key
-    common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
     try:
         api = kubernetes.api_client(context_name)
         try:
@@ -132,13 +124,13 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
         crds = list_crds(api, kubernetes.page_size, kubernetes.request_timeout)
     except ListingForbidden as e:
         context.log.warning(f"CRDs are not visible in {context_name!r}; custom resource rows are kept. {e}")
-        return dg.Output(empty_frame(kind), output_name=kind.table,
-                         metadata={**common, LISTING_STATUS: "forbidden", LISTED: 0, LISTING_MESSAGE: str(e)})
+        return dg.Output(KindListing(kind, cluster_uid, context_name, "forbidden", empty_frame(kind), message=str(e)),
+                         output_name=kind.table)
     except ListingNotServed as e:
-        return dg.Output(empty_frame(kind), output_name=kind.table,
-                         metadata={**common, LISTING_STATUS: "not_served", LISTED: 0, LISTING_MESSAGE: str(e)})
+        return dg.Output(KindListing(kind, cluster_uid, context_name, "not_served", empty_frame(kind), message=str(e)),
+                         output_name=kind.table)
     except (ConfigError, ListingError) as e:
-        record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
+        record_failed_listing(postgres.connect, kind, cluster_uid, context_name, str(e))
         context.log.error(f"listing CRDs in {context_name!r} failed; no rows were changed. {e}")
         raise
 
@@ -146,7 +138,7 @@ def sync_custom_resources(context: dg.AssetExecutionContext, cluster_uid: str,
         context, kind, cluster_uid, postgres,
         list_custom_resources(api, crds, discovery, cluster_uid, context_name, kubernetes.page_size,
                               kubernetes.request_timeout),
-        noun="crds", metadata=common, total=len(crds))
+        noun="crds", facts={}, total=len(crds))
 
 
 def custom_resources_spec() -> dg.AssetSpec:

@@ -60,7 +60,7 @@ def instance_home(settings, cwd: Path | None = None) -> Path:
 
 
 def inventory_database_url() -> str:
-    from k8s_assets import database
+    from k8s_assets.store import database
     from k8s_assets.config import load_settings
 
     return database.database_url(load_settings())

@@ -38,7 +38,7 @@ from typing import Any, Optional, TypedDict
 import msgspec
 import orjson
 
-from k8s_assets.catalog.types import EACH, Kind, Path
+from k8s_assets.catalog.types import EACH, NUL_REPLACEMENT, Kind, Path, safe_text
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class RowBuilder:
         self.kind = kind
         self.cluster_uid = cluster_uid
         self.context_name = context_name
-        self.columns: dict[str, list] = {name: [] for name in frame_columns(kind)}
+        self.columns: dict[str, list] = {name: [] for name in kind.row_columns}
         self._typed = [(self.columns[c.name].append, c.extract) for c in kind.columns]
         # uid -> resourceVersion already stored for this cluster. An object listed at that
         # same version becomes a key-only row (raw and the other columns None): it is neither
@@ -59,10 +59,10 @@ class RowBuilder:
         self.known_versions = known_versions or None
         self.unchanged = 0
         self.nul_replaced = 0
-        self._key_only = [self.columns[name].append for name in frame_columns(kind)
+        self._key_only = [self.columns[name].append for name in kind.row_columns
                           if name not in _KEY_ONLY_FILLED]
         # Appended last for every row: its length is the number of complete rows (see _undo_partial_row).
-        self._last_column = self.columns[frame_columns(kind)[-1]]
+        self._last_column = self.columns[kind.row_columns[-1]]
         self.unreadable_columns = 0  # objects stored with a column NULL that its extractor could not read
         self.set_aside: list[dict] = []  # objects not stored: who they were and why (k8s_rejected_objects)
         self._first_unreadable: str | None = None
@@ -222,9 +222,6 @@ class RowBuilder:
 
 
 NUL_ESCAPE = b"\\u0000"
-# What a NUL becomes: PostgreSQL's text and jsonb cannot hold U+0000 (and refuse the whole COPY),
-# so it is stored as U+FFFD, the Unicode replacement character, and the row says nul_replaced.
-NUL_REPLACEMENT = "\ufffd"
 
 
 def replace_nul(value):
@@ -298,15 +295,6 @@ def _json_type(value: Any) -> str:
             float: "a number"}.get(type(value), type(value).__name__)
 
 
-def safe_text(value: Any, limit: int = 500) -> str | None:
-    """A value as text k8s_rejected_objects can hold: no NUL, bounded (a key may be 200 KB long)."""
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    if len(text) > limit:
-        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        text = f"{text[:limit - 40]}... ({len(text)} characters, sha256 {digest})"
-    return text.replace("\x00", NUL_REPLACEMENT)
 
 
 def _keys_of(item: bytes) -> Any:
@@ -332,10 +320,6 @@ def _who(item: Any) -> str:
 # Columns a key-only row (an object already stored at the listed version) carries.
 _KEY_ONLY_FILLED = frozenset({"cluster_uid", "uid", "context_name", "name", "namespace", "resource_version"})
 
-
-def frame_columns(kind: Kind) -> tuple[str, ...]:
-    """Columns of the DataFrame a kind asset returns: the table's, less what the database sets."""
-    return tuple(c for c in kind.column_names if c != "synced_at")
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 
 import psycopg
 
-from k8s_assets import database
+from k8s_assets.store import database
 from k8s_assets.config import load_settings
 from k8s_assets.sync import prepare_database, sync_contexts
 

@@ -38,18 +38,7 @@ from urllib3.util.retry import Retry
 from k8s_assets import credentials
 from k8s_assets.catalog.types import Kind
 from k8s_assets.config import ConfigError, read_kubeconfig
-# Row building lives in decoding; these names are imported from here by the assets and tests.
-from k8s_assets.decoding import (  # noqa: F401
-    NUL_ESCAPE,
-    NUL_REPLACEMENT,
-    DecodedPage,
-    PageNotJSON,
-    ProjectedRowBuilder,
-    RowBuilder,
-    decode_page,
-    frame_columns,
-    replace_nul,
-)
+from k8s_assets.decoding import DecodedPage, PageNotJSON, ProjectedRowBuilder, decode_page
 
 log = logging.getLogger(__name__)
 
@@ -396,35 +385,11 @@ def list_kind(api: k8s_client.ApiClient, kind: Kind, cluster_uid: str, context_n
     raise AssertionError("unreachable")
 
 
-# Where a frame carries the listed objects that are not among its rows (``decoding``: set aside
-# because their common columns cannot be read); the merge records them in k8s_rejected_objects.
-SET_ASIDE = "k8s_assets/set_aside"
-
-
-class SetAsideObjects(tuple):
-    """The set-aside objects of a frame (dicts: uid, namespace, name, resource_version, error).
-
-    Held in ``DataFrame.attrs``, which pandas deep-copies into every frame and series derived
-    from it; the records are never changed, so a copy is this same tuple.
-    """
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-def to_frame(kind: Kind, columns: dict[str, list], set_aside: list[dict] | tuple = ()) -> pd.DataFrame:
-    """Object dtype throughout: missing integers stay None, not NaN, all the way into COPY."""
-    frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()},
-                         columns=list(frame_columns(kind)))
-    if set_aside:
-        frame.attrs[SET_ASIDE] = SetAsideObjects(set_aside)
-    return frame
-
-
-def set_aside_of(frame: pd.DataFrame) -> list[dict]:
-    """The listed objects a frame does not hold as rows (see ``to_frame``)."""
-    return list(frame.attrs.get(SET_ASIDE, ()))
+def to_frame(kind: Kind, columns: dict[str, list]) -> pd.DataFrame:
+    """A listing's rows. Object dtype throughout: missing integers stay None, not NaN, all the way into COPY."""
+    return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()},
+                        columns=list(kind.row_columns))
 
 
 def empty_frame(kind: Kind) -> pd.DataFrame:
-    return to_frame(kind, {name: [] for name in frame_columns(kind)})
+    return to_frame(kind, {name: [] for name in kind.row_columns})

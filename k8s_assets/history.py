@@ -1,6 +1,6 @@
 """History in Dagster: the retention step and the check that the history describes the present.
 
-Versions are written by the merge itself (inventory.merge_kind), so every kind's materialization
+Versions are written by the merge itself (store.merge.merge), so every kind's materialization
 already says what it did to the history (``versions_opened``, ``versions_closed``,
 ``versions_moved_forward``, ``history_rows``, ``open_versions``). What runs on its own is
 retention: ``k8s_history_retention``, an unpartitioned asset in the ``history`` group,
@@ -14,7 +14,7 @@ bloat) and creates the coming week's partitions.
 import dagster as dg
 
 from k8s_assets.config import Settings
-from k8s_assets.inventory import drop_expired_history, history_sizes
+from k8s_assets.store.retention import drop_expired_history, history_sizes
 from k8s_assets.resources import PostgresResource
 
 RETENTION_ASSET = "k8s_history_retention"
@@ -47,8 +47,8 @@ def build_history_retention(settings: Settings) -> tuple[dg.AssetsDefinition, ob
         ),
     )
     def k8s_history_retention(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
-        dropped = drop_expired_history(postgres, days)
-        sizes = history_sizes(postgres)
+        dropped = drop_expired_history(postgres.connect, days)
+        sizes = history_sizes(postgres.connect)
         if dropped:
             context.log.info(f"dropped {len(dropped)} day partitions of history: "
                              + ", ".join(p.partition_name for p in dropped[:20]))

@@ -27,16 +27,10 @@ from k8s_assets.extraction import (
     to_frame,
 )
 from k8s_assets.failures import fail_fast_unless_transient
-from k8s_assets.inventory import (
-    CLUSTER_UID,
-    CLUSTERS_TABLE,
-    LISTED,
-    LISTING_MESSAGE,
-    LISTING_STATUS,
-    RESOURCE_VERSION,
-    record_failed_listing,
-    stored_versions,
-)
+from k8s_assets.store.clusters import CLUSTERS_TABLE
+from k8s_assets.store.contract import KindListing
+from k8s_assets.store.coverage import record_failed_listing
+from k8s_assets.store.versions import stored_versions
 from k8s_assets.io_manager import TABLE_KEY
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
@@ -116,11 +110,15 @@ def served_version(context: dg.AssetExecutionContext, api, kind: Kind, context_n
 
 
 def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster_uid: str,
-              kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
-    """List one kind of the partition's cluster into a frame (the output named after its table);
-    what the listing saw goes in its metadata."""
+              kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[KindListing]:
+    """List one kind of the partition's cluster (the output named after its table, for the IO
+    manager to merge)."""
     context_name = context.partition_key
-    common = {CLUSTER_UID: cluster_uid, "context_name": context_name}
+
+    def nothing_seen(status: str, message: str) -> dg.Output[KindListing]:
+        return dg.Output(KindListing(kind, cluster_uid, context_name, status, empty_frame(kind), message=message),
+                         output_name=kind.table)
+
     try:
         api = kubernetes.api_client(context_name)
         version = served_version(context, api, kind, context_name, kubernetes.request_timeout)
@@ -129,39 +127,36 @@ def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster_uid: str,
                                    transient=False)
         listed_kind = kind if version == kind.version else replace(kind, version=version)
         # Objects still at their stored resourceVersion are neither serialized nor sent again.
-        known = stored_versions(postgres, kind, cluster_uid)
+        known = stored_versions(postgres.connect, kind, cluster_uid)
         listing = list_kind(api, listed_kind, cluster_uid, context_name, page_size=kubernetes.page_size,
                             timeout=kubernetes.request_timeout, progress=context.log.info,
                             known_versions=known)
     except ListingForbidden as e:
         context.log.warning(f"{kind.resource} is not visible in {context_name!r}; its rows are kept. {e}")
-        return dg.Output(empty_frame(kind), output_name=kind.table,
-                         metadata={**common, LISTING_STATUS: "forbidden", LISTED: 0, LISTING_MESSAGE: str(e)})
+        return nothing_seen("forbidden", str(e))
     except ListingNotServed as e:
         context.log.info(f"{kind.resource} is not served by {context_name!r}; skipped. {e}")
-        return dg.Output(empty_frame(kind), output_name=kind.table,
-                         metadata={**common, LISTING_STATUS: "not_served", LISTED: 0, LISTING_MESSAGE: str(e)})
+        return nothing_seen("not_served", str(e))
     except (ConfigError, ListingError) as e:
-        record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
+        record_failed_listing(postgres.connect, kind, cluster_uid, context_name, str(e))
         context.log.error(f"listing {kind.resource} in {context_name!r} failed; no rows were changed. {e}")
         raise
     context.log.info(f"{kind.resource}: listed {listing.count} objects in {listing.pages} pages "
                      f"in {listing.seconds:.1f}s")
     return dg.Output(
-        to_frame(kind, listing.columns, listing.set_aside),
+        KindListing(
+            kind, cluster_uid, context_name, "complete", to_frame(kind, listing.columns),
+            set_aside=list(listing.set_aside), resource_version=listing.resource_version or "",
+            facts={
+                "api_version": listed_kind.api_version,
+                "pages": listing.pages,
+                "list_restarts": listing.restarts,
+                "nul_replaced": listing.nul_replaced,
+                # Objects stored with a column NULL its extractor could not read (decoding's guard);
+                # objects that could not be stored at all are among the merge's "rejected".
+                "unreadable_columns": listing.unreadable_columns,
+                "list_seconds": round(listing.seconds, 3),
+            },
+        ),
         output_name=kind.table,
-        metadata={
-            **common,
-            LISTING_STATUS: "complete",
-            LISTED: listing.count,
-            "api_version": listed_kind.api_version,
-            "pages": listing.pages,
-            "list_restarts": listing.restarts,
-            "nul_replaced": listing.nul_replaced,
-            # Objects stored with a column NULL its extractor could not read (decoding's guard);
-            # objects that could not be stored at all are among the merge's "rejected".
-            "unreadable_columns": listing.unreadable_columns,
-            RESOURCE_VERSION: listing.resource_version or "",
-            "list_seconds": round(listing.seconds, 3),
-        },
     )

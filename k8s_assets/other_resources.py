@@ -33,7 +33,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import dagster as dg
-import pandas as pd
 
 from k8s_assets import catalog
 from k8s_assets.catalog import KINDS
@@ -41,10 +40,11 @@ from k8s_assets.catalog.generic import OPT_IN_RESOURCES, other_resource_kind
 from k8s_assets.catalog.types import Kind
 from k8s_assets.config import ConfigError
 from k8s_assets.custom_resources import list_crds
-from k8s_assets.database import sql_text
 from k8s_assets.discovery import Discovery, cached_discovery
 from k8s_assets.extraction import ListingError
-from k8s_assets.inventory import record_failed_listing
+from k8s_assets.store import shared_tables
+from k8s_assets.store.contract import KindListing
+from k8s_assets.store.coverage import record_failed_listing
 from k8s_assets.resource_sets import Outcome, ResourceType, list_resources, merge_outcomes, stored_resources
 from k8s_assets.resources import KubernetesResource, PostgresResource
 
@@ -125,9 +125,7 @@ def crd_resources(api, postgres: PostgresResource, cluster_uid: str, page_size: 
     except ListingError as e:
         log.warning(f"CRDs cannot be listed ({e}); the CRDs last stored for this cluster tell custom "
                     "resources from other kinds")
-    with postgres.connect() as conn:
-        return {(g, p) for g, p in conn.execute(sql_text("merge/stored_crd_resources.sql"),
-                                                {"cluster_uid": cluster_uid})}
+    return shared_tables.stored_crd_resources(postgres.connect, cluster_uid)
 
 
 def _kind_of(rtype: ResourceType, version: str) -> Kind:
@@ -157,7 +155,7 @@ def no_longer_listed(discovery: Discovery, stored: Iterable[ResourceType], liste
 
 
 def sync_other_resources(context: dg.AssetExecutionContext, kind: Kind, cluster_uid: str,
-                         kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[pd.DataFrame]:
+                         kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[KindListing]:
     """List every served kind without a typed table in the partition's cluster (``kind`` is
     OTHER_RESOURCES as selected, with its opt-in resources)."""
     context_name = context.partition_key
@@ -167,7 +165,7 @@ def sync_other_resources(context: dg.AssetExecutionContext, kind: Kind, cluster_
         crds = crd_resources(api, postgres, cluster_uid, kubernetes.page_size, kubernetes.request_timeout,
                              context.log)
     except (ConfigError, ListingError) as e:
-        record_failed_listing(postgres, kind, cluster_uid, context_name, str(e))
+        record_failed_listing(postgres.connect, kind, cluster_uid, context_name, str(e))
         context.log.error(f"API discovery of {context_name!r} failed; no rows of {kind.table} were changed. {e}")
         raise
     found = plan(discovery, crds, kind.include)
@@ -184,5 +182,5 @@ def sync_other_resources(context: dg.AssetExecutionContext, kind: Kind, cluster_
 
     left_out = "\n".join(f"{name}: {why}" for name, why in sorted(found.left_out.items()))
     return merge_outcomes(context, catalog.KINDS_BY_TABLE[kind.table], cluster_uid, postgres, outcomes(),
-                          noun="resources", metadata={"left_out": left_out, "opted_in": ", ".join(kind.include)},
+                          noun="resources", facts={"left_out": left_out, "opted_in": ", ".join(kind.include)},
                           total=len(found.listed) + len(gone))

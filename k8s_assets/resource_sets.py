@@ -22,22 +22,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import dagster as dg
-import pandas as pd
-from psycopg import sql
 
 from k8s_assets.catalog.types import Kind
-from k8s_assets.database import sql_template
 from k8s_assets.discovery import Discovery
 from k8s_assets.extraction import (
     ListingError,
     ListingForbidden,
     ListingNotServed,
     empty_frame,
-    frame_columns,
     list_kind,
     to_frame,
 )
-from k8s_assets.inventory import CLUSTER_UID, LISTED, LISTING_MESSAGE, LISTING_STATUS, record_set_coverage
+from k8s_assets.store import shared_tables
+from k8s_assets.store.contract import KindListing
+from k8s_assets.store.coverage import record_set_coverage
 from k8s_assets.resources import PostgresResource
 
 log = logging.getLogger(__name__)
@@ -129,34 +127,10 @@ def list_resources(api, types: Iterable[ResourceType], discovery: Discovery | No
                 yield future.result()
 
 
-# Values COPY can take back as they are: jsonb and uuids as text.
-_AS_TEXT = {"uid", "cluster_uid", "labels", "annotations", "raw", "spec", "status", "created_at", "owner_uid"}
-
-
-def kept_rows(postgres: PostgresResource, table: Kind, cluster_uid: str,
-              types: Iterable[ResourceType]) -> dict[str, list]:
-    """Stored rows of resources whose listing did not complete, to merge back unchanged."""
-    names = frame_columns(table)
-    columns: dict[str, list] = {name: [] for name in names}
-    types = list(types)
-    if not types:
-        return columns
-    select = sql_template("merge/kept_resources.sql", table=sql.Identifier(table.table), columns=sql.SQL(", ").join(
-        sql.SQL("{}::text").format(sql.Identifier(c)) if c in _AS_TEXT else sql.Identifier(c) for c in names))
-    with postgres.connect() as conn:
-        for row in conn.execute(select, {"cluster_uid": cluster_uid, "groups": [t.group for t in types],
-                                         "plurals": [t.plural for t in types]}):
-            for name, value in zip(names, row):
-                columns[name].append(value)
-    return columns
-
-
 def stored_resources(postgres: PostgresResource, table: Kind, cluster_uid: str) -> list[ResourceType]:
     """Every resource with rows of the cluster in the set's table (kind and scope as last stored)."""
-    with postgres.connect() as conn:
-        return [ResourceType(group, plural, kind, scope == "Namespaced") for group, plural, kind, scope in
-                conn.execute(sql_template("merge/stored_resources.sql", table=sql.Identifier(table.table)),
-                             {"cluster_uid": cluster_uid})]
+    return [ResourceType(group, plural, kind, scope == "Namespaced")
+            for group, plural, kind, scope in shared_tables.stored_resources(postgres.connect, table, cluster_uid)]
 
 
 def coverage_key(table: Kind, rtype: ResourceType) -> str:
@@ -165,7 +139,7 @@ def coverage_key(table: Kind, rtype: ResourceType) -> str:
 
 
 def merge_outcomes(context: dg.AssetExecutionContext, table: Kind, cluster_uid: str, postgres: PostgresResource,
-                   outcomes: Iterable[Outcome], noun: str, metadata: dict, total: int) -> dg.Output[pd.DataFrame]:
+                   outcomes: Iterable[Outcome], noun: str, facts: dict, total: int) -> dg.Output[KindListing]:
     """Gather the outcomes into the set's frame (plus kept rows of resources not listed completely),
     record their coverage, and return the Output the IO manager merges.
 
@@ -174,7 +148,7 @@ def merge_outcomes(context: dg.AssetExecutionContext, table: Kind, cluster_uid: 
     """
     context_name = context.partition_key
     started = time.monotonic()
-    columns: dict[str, list] = {name: [] for name in frame_columns(table)}
+    columns: dict[str, list] = {name: [] for name in table.row_columns}
     done: list[Outcome] = []
     set_aside: list[dict] = []
     unreadable_columns = 0
@@ -194,14 +168,14 @@ def merge_outcomes(context: dg.AssetExecutionContext, table: Kind, cluster_uid: 
         if outcome.status != "complete":
             context.log.warning(f"{outcome.type.resource}: {outcome.status}; its stored rows are kept. "
                                 f"{outcome.message}")
-    kept = kept_rows(postgres, table, cluster_uid, incomplete)
+    kept = shared_tables.kept_rows(postgres.connect, table, cluster_uid, [(t.group, t.plural) for t in incomplete])
     for name, values in kept.items():
         columns[name].extend(values)
     duplicates = _drop_repeated_uids(columns)
     if duplicates:
         context.log.warning(f"{table.table}: {duplicates} objects were listed (or kept) twice under different "
                             "resources; each is stored once")
-    record_set_coverage(postgres, table.table, cluster_uid, context_name,
+    record_set_coverage(postgres.connect, table.table, cluster_uid, context_name,
                         [(coverage_key(table, o.type), o.status, o.count if o.status == "complete" else None,
                           (o.message or "")[:2000] or None) for o in done])
     by_status: dict[str, int] = {}
@@ -211,28 +185,26 @@ def merge_outcomes(context: dg.AssetExecutionContext, table: Kind, cluster_uid: 
     if done and set(by_status) == {"forbidden"}:
         # Nothing could be seen: the set as a whole is forbidden (no row changes, as for any kind).
         context.log.warning(f"{table.table}: every one of {total} {noun} is forbidden; the stored rows are kept")
-        return dg.Output(empty_frame(table), output_name=table.table, metadata={
-            **metadata, CLUSTER_UID: cluster_uid, "context_name": context_name, LISTING_STATUS: "forbidden",
-            LISTED: 0, LISTING_MESSAGE: f"every one of {total} {noun} is forbidden, e.g. {done[0].message}"[:2000],
-            noun: total})
+        return dg.Output(KindListing(
+            table, cluster_uid, context_name, "forbidden", empty_frame(table),
+            message=f"every one of {total} {noun} is forbidden, e.g. {done[0].message}"[:2000],
+            facts={**facts, noun: total}), output_name=table.table)
     context.log.info(f"{table.table}: {listed} objects of {total} {noun} in {seconds:.1f}s ({by_status}); "
                      f"{len(kept['uid'])} rows kept for {noun} not listed completely")
     return dg.Output(
-        to_frame(table, columns, set_aside),
+        KindListing(
+            table, cluster_uid, context_name, "complete", to_frame(table, columns), set_aside=set_aside,
+            facts={
+                **facts,
+                "unreadable_columns": unreadable_columns,
+                noun: total,
+                **{f"{noun}_{status}": count for status, count in sorted(by_status.items())},
+                "kept_rows": len(kept["uid"]),
+                "repeated_uids": duplicates,
+                "list_seconds": round(seconds, 3),
+            },
+        ),
         output_name=table.table,
-        metadata={
-            **metadata,
-            CLUSTER_UID: cluster_uid,
-            "context_name": context_name,
-            LISTING_STATUS: "complete",
-            LISTED: len(columns["uid"]) + len(set_aside),
-            "unreadable_columns": unreadable_columns,
-            noun: total,
-            **{f"{noun}_{status}": count for status, count in sorted(by_status.items())},
-            "kept_rows": len(kept["uid"]),
-            "repeated_uids": duplicates,
-            "list_seconds": round(seconds, 3),
-        },
     )
 
 

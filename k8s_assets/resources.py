@@ -17,7 +17,7 @@ from kubernetes import client as k8s_client
 from psycopg_pool import ConnectionPool
 from pydantic import PrivateAttr
 
-from k8s_assets import database, migrations
+from k8s_assets.store import database, migrations
 from k8s_assets.config import ConfigError, KubeContext, contexts_in
 
 

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from k8s_assets import database, migrations
+from k8s_assets.store import database, migrations
 from k8s_assets.config import ConfigError, Settings, context_names, load_settings
 
 # Every event, stack traces included, goes to the instance (and the UI); the terminal gets one

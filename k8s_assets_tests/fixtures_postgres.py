@@ -72,7 +72,7 @@ def drop_database(url: str) -> None:
 
 def migrated_template(server_url: str) -> str:
     """A database migrated once, for ``fresh_database`` to copy: no test connects to it."""
-    from k8s_assets.migrations import migrate
+    from k8s_assets.store.migrations import migrate
 
     url = fresh_database(server_url)
     migrate(url)

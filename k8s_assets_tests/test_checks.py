@@ -21,7 +21,7 @@ import pytest
 
 from k8s_assets import checks
 from k8s_assets.catalog import KINDS_BY_TABLE
-from k8s_assets.migrations import migrate
+from k8s_assets.store.migrations import migrate
 from k8s_assets.simulator import Simulator
 from k8s_assets_tests.fixtures_postgres import fresh_database
 from k8s_assets_tests.pipeline import cluster_uid_of, definitions, query, sync

@@ -19,7 +19,7 @@ CRDS_RESOURCE = "customresourcedefinitions.apiextensions.k8s.io"
 @pytest.fixture(scope="module")
 def env(embedded_server_url, tmp_path_factory):
     """Cluster "one" synced once (the whole job) into a database of its own."""
-    from k8s_assets.migrations import migrate
+    from k8s_assets.store.migrations import migrate
     from k8s_assets_tests.fixtures_postgres import fresh_database
 
     url = fresh_database(embedded_server_url)

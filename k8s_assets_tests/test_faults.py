@@ -41,8 +41,10 @@ import yaml
 from kubernetes import client as k8s_client
 from psycopg import sql
 
-from k8s_assets import database, extraction, inventory, migrations
-from k8s_assets.database import sql_text
+from k8s_assets import extraction
+from k8s_assets.store import merge as store_merge
+from k8s_assets.store import database, migrations
+from k8s_assets.store.database import sql_text
 from k8s_assets.kind_assets import SYNC_POOL
 from k8s_assets.simulator import Simulator
 from k8s_assets.sync import failure_reason
@@ -255,7 +257,7 @@ def test_postgres_crash_mid_merge_keeps_each_kind_whole_and_the_next_sync_comple
         # The crash: configmaps' merge has upserted and deleted its rows and written their
         # versions, in its transaction, under its advisory lock; PostgreSQL dies before COMMIT.
         at_crash = {}
-        merge_complete = inventory._merge_complete
+        merge_complete = store_merge._merge_complete
 
         def crash_before_commit(cur, kind, *args):
             result = merge_complete(cur, kind, *args)
@@ -265,9 +267,9 @@ def test_postgres_crash_mid_merge_keeps_each_kind_whole_and_the_next_sync_comple
                 own_postgres.crash()
             return result
 
-        monkeypatch.setattr(inventory, "_merge_complete", crash_before_commit)
+        monkeypatch.setattr(store_merge, "_merge_complete", crash_before_commit)
         crashed = sync(defs, instance, context)
-        monkeypatch.setattr(inventory, "_merge_complete", merge_complete)
+        monkeypatch.setattr(store_merge, "_merge_complete", merge_complete)
         assert at_crash == {"advisory_locks": 1, "slots": 1}, "the merge held its lock and the run its slot"
         assert not crashed.success
         reason = failure_reason(crashed)  # what `k8s-assets sync` would print

@@ -1,6 +1,6 @@
 """History against a real PostgreSQL: version chains, as-of, changes, noise, retention, coverage.
 
-The merge-level tests drive ``inventory.merge_kind`` the way the IO manager does; the pipeline
+The merge-level tests drive ``store.merge.merge`` the way the IO manager does; the pipeline
 test runs the Dagster job against a simulated cluster whose objects are created, changed,
 deleted and re-created between syncs.
 """
@@ -8,17 +8,20 @@ deleted and re-created between syncs.
 import copy
 import datetime as dt
 import uuid
+from dataclasses import asdict
 
 import dagster as dg
 import psycopg
 import pytest
 
-from k8s_assets import inventory
 from k8s_assets.catalog import KINDS_BY_TABLE
 from k8s_assets.config import ConfigError, load_settings
-from k8s_assets.inventory import LISTED, LISTING_STATUS, CLUSTER_UID, merge_kind
 from k8s_assets.resources import PostgresResource
 from k8s_assets.simulator import Fault
+from k8s_assets.store import retention
+from k8s_assets.store.clusters import write_cluster
+from k8s_assets.store.contract import KindListing
+from k8s_assets.store.merge import merge as store_merge
 from k8s_assets_tests.pipeline import cluster_uid_of, definitions, materialization_metadata, query, sync
 from k8s_assets_tests.test_io_manager import frame_of, pod
 
@@ -41,7 +44,7 @@ def cluster_uid(postgres) -> str:
     row = {"cluster_uid": identity.cluster_uid, "context_name": "ctx", "cluster_name": "c", "server": "https://x",
            "kubernetes_version": "v1.30.0", "kube_system_uid": identity.kube_system_uid,
            "identity_source": identity.source, "last_synced_at": dt.datetime.now(dt.UTC)}
-    inventory.write_cluster(postgres, pd.DataFrame([row], columns=list(CLUSTER_COLUMNS), dtype=object))
+    write_cluster(postgres.connect, pd.DataFrame([row], columns=list(CLUSTER_COLUMNS), dtype=object))
     return identity.cluster_uid
 
 
@@ -51,9 +54,10 @@ def with_uid(obj: dict, uid: str) -> dict:
     return obj
 
 
-def merge(postgres, kind, cluster_uid, objects) -> dict:
-    frame = frame_of(kind, cluster_uid, objects)
-    return merge_kind(postgres, kind, frame, {LISTING_STATUS: "complete", LISTED: len(frame), CLUSTER_UID: cluster_uid})
+def merge(postgres, kind, cluster_uid, objects, status: str = "complete") -> dict:
+    """What the merge of a listing of ``objects`` did, as a dict."""
+    listing = KindListing(kind, cluster_uid, "ctx", status, frame_of(kind, cluster_uid, objects))
+    return asdict(store_merge(postgres.connect, listing))
 
 
 def moment(url: str) -> dt.datetime:
@@ -152,8 +156,7 @@ def test_a_forbidden_listing_leaves_history_untouched_and_coverage_says_so(postg
     merge(postgres, PODS, cluster_uid, [pod("a", 1), pod("b", 2)])
     complete_at = moment(url)
     history = query(url, "SELECT uid, valid_from, valid_to, xmin::text FROM k8s_pods_history ORDER BY uid")
-    counts = merge_kind(postgres, PODS, frame_of(PODS, cluster_uid, []),
-                        {LISTING_STATUS: "forbidden", LISTED: 0, CLUSTER_UID: cluster_uid})
+    counts = merge(postgres, PODS, cluster_uid, [], status="forbidden")
     assert counts["versions_opened"] == counts["versions_closed"] == 0
     forbidden_at = moment(url)
     assert query(url, "SELECT uid, valid_from, valid_to, xmin::text FROM k8s_pods_history ORDER BY uid") == history
@@ -222,7 +225,7 @@ def test_retention_drops_whole_day_partitions_of_ended_versions_and_keeps_the_pr
     old_day = f"k8s_pods_history_{days_ago(40):%Y%m%d}"
     assert old_day in partitions
 
-    dropped = inventory.drop_expired_history(postgres, 30)
+    dropped = retention.drop_expired_history(postgres.connect, 30)
     assert [d.partition_name for d in dropped if d.history_table == "k8s_pods_history"] == [old_day]
     assert query(url, "SELECT to_regclass(%s)", (old_day,)) == [(None,)]
     assert {n for (n,) in query(url, "SELECT name FROM k8s_pods_history")} == {"recent", "live"}
@@ -232,8 +235,8 @@ def test_retention_drops_whole_day_partitions_of_ended_versions_and_keeps_the_pr
     assert query(url, "SELECT name FROM k8s_pods_as_of(%s)", (days_ago(3) - dt.timedelta(minutes=30),)) == \
         [("recent",)]
 
-    assert inventory.drop_expired_history(postgres, None) == []  # empty: keep everything
-    inventory.drop_expired_history(postgres, 0)  # keep nothing that ended
+    assert retention.drop_expired_history(postgres.connect, None) == []  # empty: keep everything
+    retention.drop_expired_history(postgres.connect, 0)  # keep nothing that ended
     assert query(url, "SELECT name, valid_to FROM k8s_pods_history") == [("live", None)]
     assert disagreements(url, PODS, cluster_uid) == 0
     # The merge finds today's partition again (retention recreates the coming week's).

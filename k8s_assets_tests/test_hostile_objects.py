@@ -34,11 +34,14 @@ from k8s_assets.catalog import KINDS
 from k8s_assets.catalog.generic import CUSTOM_RESOURCES, custom_resource_kind
 from k8s_assets.catalog.types import Kind
 from k8s_assets.cluster import CLUSTER_COLUMNS
-from k8s_assets.database import sql_template
+from k8s_assets.store.database import sql_template
 from k8s_assets.decoding import ProjectedRowBuilder
 from k8s_assets.extraction import to_frame
-from k8s_assets.images import rebuild_images
-from k8s_assets.inventory import CLUSTER_UID, LISTED, LISTING_STATUS, merge_kind, stored_versions, write_cluster
+from k8s_assets.store.images import rebuild_images
+from k8s_assets.store.clusters import write_cluster
+from k8s_assets.store.contract import KindListing
+from k8s_assets.store.merge import merge
+from k8s_assets.store.versions import stored_versions
 from k8s_assets.resources import PostgresResource
 from k8s_assets.simulator.generator import generate_cluster
 from k8s_assets.simulator.server import SimulatedCluster
@@ -152,7 +155,7 @@ def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict, tot
     custom_listed: list[dict] = []
     for name, (kind, objects) in batches.items():
         is_custom = name.startswith("cr:")
-        known = None if is_custom else stored_versions(postgres, kind, cluster_uid) or None
+        known = None if is_custom else stored_versions(postgres.connect, kind, cluster_uid) or None
         rows = ProjectedRowBuilder(kind, cluster_uid, "hostile", known).add_page_bodies(page_bodies(kind, objects))
         totals[kind.table]["mutated"] += len(objects)
         totals[kind.table]["unreadable_columns"] += rows.unreadable_columns
@@ -162,19 +165,20 @@ def merge_round(postgres: PostgresResource, cluster_uid: str, batches: dict, tot
             custom_set_aside += rows.set_aside
             custom_listed += objects
             continue
-        merge_and_check(postgres, kind, cluster_uid, to_frame(kind, rows.columns, rows.set_aside), objects,
+        merge_and_check(postgres, kind, cluster_uid, to_frame(kind, rows.columns), list(rows.set_aside), objects,
                         kind.table, totals)
-    merge_and_check(postgres, CUSTOM_RESOURCES, cluster_uid,
-                    to_frame(CUSTOM_RESOURCES, custom_columns, custom_set_aside), custom_listed,
-                    CUSTOM_RESOURCES.table, totals)
-    rebuild_images(postgres, cluster_uid)
+    merge_and_check(postgres, CUSTOM_RESOURCES, cluster_uid, to_frame(CUSTOM_RESOURCES, custom_columns),
+                    custom_set_aside, custom_listed, CUSTOM_RESOURCES.table, totals)
+    rebuild_images(postgres.connect, cluster_uid)
 
 
 def merge_and_check(postgres: PostgresResource, kind: Kind, cluster_uid: str, frame: pd.DataFrame,
-                    objects: list[dict], name: str, totals: dict) -> None:
+                    set_aside_objects: list[dict], objects: list[dict], name: str, totals: dict) -> None:
     listed = len(objects)
-    metadata = merge_kind(postgres, kind, frame, {LISTING_STATUS: "complete", LISTED: listed,
-                                                  CLUSTER_UID: cluster_uid, "context_name": "hostile"})
+    listing = KindListing(kind, cluster_uid, "hostile", "complete", frame, set_aside=set_aside_objects)
+    assert listing.listed == listed, (kind.table, listing.listed, listed)
+    result = merge(postgres.connect, listing)
+    metadata = {"rejected": len(result.rejected), "unfit_columns": result.unfit_columns}
     with postgres.connect() as conn:
         stored = conn.execute(sql_template("checks/row_count.sql", table=sql.Identifier(kind.table)),
                               {"cluster_uid": cluster_uid}).fetchone()[0]
@@ -200,7 +204,7 @@ def merge_and_check(postgres: PostgresResource, kind: Kind, cluster_uid: str, fr
 
 def new_cluster(postgres: PostgresResource) -> str:
     cluster_uid = str(uuid.uuid4())
-    write_cluster(postgres, pd.DataFrame([{
+    write_cluster(postgres.connect, pd.DataFrame([{
         "cluster_uid": cluster_uid, "context_name": f"hostile-{cluster_uid[:8]}", "cluster_name": "hostile",
         "server": "https://hostile.invalid", "kubernetes_version": "v1.30.0", "kube_system_uid": None,
         "identity_source": "server-url", "last_synced_at": pd.Timestamp.now(tz="UTC")}],

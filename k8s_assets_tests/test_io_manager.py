@@ -11,8 +11,12 @@ import pytest
 
 from k8s_assets.catalog import KINDS_BY_TABLE
 from k8s_assets.cluster import CLUSTER_COLUMNS, identity_from
-from k8s_assets.extraction import RowBuilder, to_frame
-from k8s_assets.io_manager import CLUSTER_UID, LISTED, LISTING_STATUS, PostgresMergeIOManager, stored_versions
+from k8s_assets.decoding import RowBuilder
+from k8s_assets.extraction import to_frame
+from k8s_assets.io_manager import PostgresMergeIOManager, merge_metadata
+from k8s_assets.store.clusters import write_cluster
+from k8s_assets.store.contract import KindListing
+from k8s_assets.store.versions import stored_versions
 from k8s_assets.resources import PostgresResource
 
 PODS = KINDS_BY_TABLE["k8s_pods"]
@@ -56,7 +60,7 @@ def cluster_uid(io_manager) -> str:
     row = {"cluster_uid": identity.cluster_uid, "context_name": "ctx", "cluster_name": "c", "server": "https://x",
            "kubernetes_version": "v1.30.0", "kube_system_uid": identity.kube_system_uid,
            "identity_source": identity.source, "last_synced_at": datetime.now(UTC)}
-    io_manager._write_cluster(pd.DataFrame([row], columns=list(CLUSTER_COLUMNS), dtype=object))
+    write_cluster(io_manager.postgres.connect, pd.DataFrame([row], columns=list(CLUSTER_COLUMNS), dtype=object))
     return identity.cluster_uid
 
 
@@ -66,13 +70,18 @@ def rows(url: str, table: str = "k8s_pods") -> dict[str, tuple]:
                 conn.execute(f"SELECT name, resource_version, xmin::text FROM {table}")}
 
 
-def complete(frame: pd.DataFrame) -> dict:
-    return {LISTING_STATUS: "complete", LISTED: len(frame)}
+def merged(io_manager: PostgresMergeIOManager, frame: pd.DataFrame, status: str = "complete",
+           cluster_uid: str | None = None) -> dict:
+    """Merge a listing of ``frame`` through the IO manager; the merge's metadata and what it set aside."""
+    cluster = cluster_uid or str(frame["cluster_uid"].iloc[0])
+    context = frame["context_name"].iloc[0] if len(frame) else "ctx"
+    result = io_manager.merge(KindListing(PODS, cluster, context, status, frame))
+    return {**merge_metadata(result), "rejected_objects": result.rejected,
+            "left_to_other_writer": result.left_to_other_writer}
 
 
 def test_first_merge_inserts_every_row_with_typed_columns(io_manager, cluster_uid, database_url):
-    counts = io_manager.merge(PODS, frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2, node=None)]),
-                              {LISTING_STATUS: "complete", LISTED: 2})
+    counts = merged(io_manager, frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2, node=None)]))
     assert (counts["inserted"], counts["dagster/row_count"]) == (2, 2)
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT phase, node_name, ready, restart_count, images, annotations->>'note',"
@@ -82,10 +91,10 @@ def test_first_merge_inserts_every_row_with_typed_columns(io_manager, cluster_ui
 
 def test_resync_updates_changed_inserts_new_deletes_gone_and_leaves_unchanged_untouched(
         io_manager, cluster_uid, database_url):
-    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2), pod("c", 3)]), complete(f))
+    merged(io_manager, frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2), pod("c", 3)]))
     before = rows(database_url)
     second = frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 7), pod("d", 8)])
-    counts = io_manager.merge(PODS, second, complete(second))
+    counts = merged(io_manager, second)
     assert {k: counts[k] for k in ("inserted", "updated", "deleted", "unchanged")} == \
         {"inserted": 1, "updated": 1, "deleted": 1, "unchanged": 1}
     after = rows(database_url)
@@ -95,9 +104,9 @@ def test_resync_updates_changed_inserts_new_deletes_gone_and_leaves_unchanged_un
 
 
 def test_forbidden_listing_keeps_rows_and_records_coverage(io_manager, cluster_uid, database_url):
-    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]), complete(f))
+    merged(io_manager, frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]))
     empty = frame_of(PODS, cluster_uid, [])
-    counts = io_manager.merge(PODS, empty, {LISTING_STATUS: "forbidden", LISTED: 0, CLUSTER_UID: cluster_uid})
+    counts = merged(io_manager, empty, "forbidden", cluster_uid)
     assert counts["deleted"] == 0 and counts["dagster/row_count"] == 2
     assert counts["previous_listing_status"] == "complete"
     assert sorted(rows(database_url)) == ["a", "b"]
@@ -107,16 +116,8 @@ def test_forbidden_listing_keeps_rows_and_records_coverage(io_manager, cluster_u
     assert status == "forbidden" and last_complete is not None
 
 
-def test_frame_that_disagrees_with_the_listing_count_is_refused(io_manager, cluster_uid, database_url):
-    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]), complete(f))
-    cut = frame_of(PODS, cluster_uid, [pod("a", 1)])
-    with pytest.raises(ValueError, match="refusing to merge"):
-        io_manager.merge(PODS, cut, {LISTING_STATUS: "complete", LISTED: 2})
-    assert sorted(rows(database_url)) == ["a", "b"]
-
-
 def test_database_error_mid_merge_rolls_back_everything(io_manager, cluster_uid, database_url):
-    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]), complete(f))
+    merged(io_manager, frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]))
     before = rows(database_url)
     with psycopg.connect(database_url) as conn:
         conn.execute("""
@@ -126,7 +127,7 @@ def test_database_error_mid_merge_rolls_back_everything(io_manager, cluster_uid,
                 FOR EACH ROW EXECUTE FUNCTION refuse_poison();""")
     bad = frame_of(PODS, cluster_uid, [pod("a", 5), pod("poison", 6)])  # 'b' would be deleted, 'a' updated
     with pytest.raises(psycopg.errors.RaiseException, match="disk on fire"):
-        io_manager.merge(PODS, bad, complete(bad))
+        merged(io_manager, bad)
     assert rows(database_url) == before
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM k8s_sync_coverage").fetchone()[0] == 1
@@ -137,7 +138,7 @@ def test_concurrent_merges_of_one_table_and_cluster_wait_for_each_other(io_manag
     frame = frame_of(PODS, cluster_uid, [pod("a", 1)])
     with psycopg.connect(database_url) as holder:
         holder.execute("SELECT pg_advisory_xact_lock(hashtext('k8s_pods'), hashtext(%s::text))", (cluster_uid,))
-        merging = threading.Thread(target=io_manager.merge, args=(PODS, frame, complete(frame)))
+        merging = threading.Thread(target=merged, args=(io_manager, frame))
         merging.start()
         # Wait until the merge's session is seen waiting for that advisory lock (whenever that
         # is on a busy machine): then it provably waits, rather than having not yet started.
@@ -167,11 +168,11 @@ def test_merge_is_scoped_to_its_cluster(io_manager, cluster_uid, database_url):
     row = {"cluster_uid": other, "context_name": "other", "cluster_name": "o", "server": "https://o",
            "kubernetes_version": "v1.30.0", "kube_system_uid": None, "identity_source": "server-url",
            "last_synced_at": datetime.now(UTC)}
-    io_manager._write_cluster(pd.DataFrame([row], dtype=object))
-    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1)]), complete(f))
-    io_manager.merge(PODS, g := frame_of(PODS, other, [pod("z", 1)], context_name="other"), complete(g))
+    write_cluster(io_manager.postgres.connect, pd.DataFrame([row], dtype=object))
+    merged(io_manager, frame_of(PODS, cluster_uid, [pod("a", 1)]))
+    merged(io_manager, frame_of(PODS, other, [pod("z", 1)], context_name="other"))
     # A complete listing of the first cluster that no longer holds 'a' must not touch 'z'.
-    io_manager.merge(PODS, h := frame_of(PODS, cluster_uid, [pod("b", 2)]), complete(h))
+    merged(io_manager, frame_of(PODS, cluster_uid, [pod("b", 2)]))
     assert sorted(rows(database_url)) == ["b", "z"]
     loaded = io_manager.load_rows("k8s_pods", ["other"])
     assert loaded["name"].tolist() == ["z"]
@@ -190,15 +191,15 @@ def known_frame(cluster_uid: str, objects: list[dict], known: dict[str, str]) ->
 
 def test_unchanged_objects_become_key_only_rows_and_the_merge_leaves_them_untouched(
         io_manager, cluster_uid, database_url):
-    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2), pod("c", 3)]), complete(f))
+    merged(io_manager, frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2), pod("c", 3)]))
     before = rows(database_url)
-    known = stored_versions(io_manager.postgres, PODS, cluster_uid)
+    known = stored_versions(io_manager.postgres.connect, PODS, cluster_uid)
     assert sorted(known.values()) == ["1", "2", "3"]
     second, unchanged = known_frame(cluster_uid, [pod("a", 1), pod("b", 7), pod("d", 8)], known)
     assert unchanged == 1
     key_only = second[second["name"] == "a"].iloc[0]
     assert key_only["raw"] is None and key_only["resource_version"] == "1" and key_only["namespace"] == "default"
-    counts = io_manager.merge(PODS, second, complete(second))
+    counts = merged(io_manager, second)
     assert (counts["inserted"], counts["updated"], counts["deleted"], counts["unchanged"]) == (1, 1, 1, 1)
     after = rows(database_url)
     assert after["a"] == before["a"] and after["b"][0] == "7" and set(after) == {"a", "b", "d"}
@@ -209,13 +210,13 @@ def test_unchanged_objects_become_key_only_rows_and_the_merge_leaves_them_untouc
 
 def test_a_key_only_row_whose_stored_version_moved_meanwhile_is_left_to_the_other_writer(
         io_manager, cluster_uid, database_url):
-    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]), complete(f))
-    known = stored_versions(io_manager.postgres, PODS, cluster_uid)
+    merged(io_manager, frame_of(PODS, cluster_uid, [pod("a", 1), pod("b", 2)]))
+    known = stored_versions(io_manager.postgres.connect, PODS, cluster_uid)
     # Another context of the same cluster writes a newer "a" after our versions were read.
     newer = frame_of(PODS, cluster_uid, [pod("a", 5), pod("b", 2)])
-    io_manager.merge(PODS, newer, complete(newer))
+    merged(io_manager, newer)
     ours, _ = known_frame(cluster_uid, [pod("a", 1), pod("b", 2)], known)
-    counts = io_manager.merge(PODS, ours, complete(ours))
+    counts = merged(io_manager, ours)
     assert counts["left_to_other_writer"] == 1 and counts["updated"] == 0
     assert rows(database_url)["a"][0] == "5"
 
@@ -223,7 +224,7 @@ def test_a_key_only_row_whose_stored_version_moved_meanwhile_is_left_to_the_othe
 def test_key_only_rows_for_a_cluster_without_rows_are_refused(io_manager, cluster_uid):
     frame, _ = known_frame(cluster_uid, [pod("a", 1)], {pod("a", 1)["metadata"]["uid"]: "1"})
     with pytest.raises(ValueError, match="list again"):
-        io_manager.merge(PODS, frame, complete(frame))
+        merged(io_manager, frame)
 
 
 # -- hostile objects -----------------------------------------------------------------------
@@ -257,7 +258,7 @@ def query_all(url: str, statement: str, params=None) -> list[tuple]:
 
 def test_nul_anywhere_is_stored_as_replacement_character_and_flagged(io_manager, cluster_uid, database_url):
     frame = frame_of(PODS, cluster_uid, [pod("plain", 1), hostile("hostile", 2)])
-    counts = io_manager.merge(PODS, frame, complete(frame))
+    counts = merged(io_manager, frame)
     assert (counts["inserted"], counts["rejected"], counts["dagster/row_count"]) == (2, 0, 2)
     stored = dict((name, rest) for name, *rest in query_all(
         database_url, "SELECT name, nul_replaced, annotations->>'note', labels ? 'k\ufffdey', "
@@ -269,7 +270,7 @@ def test_nul_anywhere_is_stored_as_replacement_character_and_flagged(io_manager,
 
 def test_an_object_the_database_refuses_is_set_aside_and_the_rest_merges(io_manager, cluster_uid, database_url):
     first = frame_of(PODS, cluster_uid, [pod("a", 1), refused("bad", 2), pod("c", 3)])
-    counts = io_manager.merge(PODS, first, complete(first))
+    counts = merged(io_manager, first)
     assert (counts["inserted"], counts["rejected"], counts["dagster/row_count"]) == (2, 1, 2)
     assert [r["name"] for r in counts["rejected_objects"]] == ["bad"]
     ((kind, name, version, error),) = rejections(database_url)
@@ -278,7 +279,7 @@ def test_an_object_the_database_refuses_is_set_aside_and_the_rest_merges(io_mana
     # Re-sync: the refused object is fixed, a stored object's new version is refused. The fixed one
     # is stored, the stored one keeps its old version, and nothing is deleted for being refused.
     second = frame_of(PODS, cluster_uid, [refused("a", 4), pod("bad", 5), pod("c", 3)])
-    counts = io_manager.merge(PODS, second, complete(second))
+    counts = merged(io_manager, second)
     assert {k: counts[k] for k in ("inserted", "updated", "deleted", "unchanged", "rejected")} == \
         {"inserted": 1, "updated": 0, "deleted": 0, "unchanged": 1, "rejected": 1}
     assert {n: rv for n, (rv, _) in rows(database_url).items()} == {"a": "1", "bad": "5", "c": "3"}
@@ -286,24 +287,24 @@ def test_an_object_the_database_refuses_is_set_aside_and_the_rest_merges(io_mana
 
     # Fixed everywhere: no rejection is left on record.
     third = frame_of(PODS, cluster_uid, [pod("a", 6), pod("bad", 5), pod("c", 3)])
-    assert io_manager.merge(PODS, third, complete(third))["rejected"] == 0
+    assert merged(io_manager, third)["rejected"] == 0
     assert rejections(database_url) == []
 
 
 def test_many_refused_objects_fail_the_merge_and_change_nothing(io_manager, cluster_uid, database_url):
-    from k8s_assets.io_manager import MAX_REJECTED, RefusedRows
+    from k8s_assets.store.copy import MAX_REJECTED, RefusedRows
 
-    io_manager.merge(PODS, f := frame_of(PODS, cluster_uid, [pod("kept", 1)]), complete(f))
+    merged(io_manager, frame_of(PODS, cluster_uid, [pod("kept", 1)]))
     before = rows(database_url)
     bad = frame_of(PODS, cluster_uid, [refused(f"bad-{i}", i) for i in range(MAX_REJECTED + 1)])
     with pytest.raises(RefusedRows, match="refused more than"):
-        io_manager.merge(PODS, bad, complete(bad))
+        merged(io_manager, bad)
     assert rows(database_url) == before and rejections(database_url) == []
 
 
 def test_our_connections_say_who_they_are(database_url):
     """pg_stat_activity tells k8s-assets' connections (and one left open) from everyone else's."""
-    from k8s_assets import database
+    from k8s_assets.store import database
 
     with database.connect(database_url) as conn:
         assert conn.execute("SELECT current_setting('application_name')").fetchone() == (database.APPLICATION_NAME,)

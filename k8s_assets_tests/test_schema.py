@@ -8,11 +8,12 @@ import dagster as dg
 import psycopg
 import pytest
 
-from k8s_assets import cli, schema
+from k8s_assets import cli
+from k8s_assets.store import schema
 from k8s_assets.catalog import KINDS, KINDS_BY_TABLE
 from k8s_assets.catalog.extractors import at
 from k8s_assets.catalog.types import Kind, col
-from k8s_assets.migrations import migrate
+from k8s_assets.store.migrations import migrate
 from k8s_assets_tests.pipeline import cluster_uid_of, definitions, query, sync
 
 WIDGETS = Kind(

@@ -85,7 +85,7 @@ PARTITIONS_QUERY = '{ assetNodeOrError(assetKey: {path: ["k8s_pods"]}) { ... on 
 def webserver(simulator, simulator_kubeconfig, embedded_server_url, tmp_path_factory):
     if not shutil.which("chromium"):
         skip_or_fail("chromium is not installed (apt-get install chromium)")
-    from k8s_assets.migrations import migrate
+    from k8s_assets.store.migrations import migrate
     from k8s_assets_tests.fixtures_postgres import fresh_database
 
     database_url = fresh_database(embedded_server_url)

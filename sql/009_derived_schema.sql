@@ -1,4 +1,4 @@
--- From here on the kind tables are derived from the catalog (k8s_assets/schema.py): a kind
+-- From here on the kind tables are derived from the catalog (k8s_assets/store/schema.py): a kind
 -- table is created with k8s_assets_create_kind_table, a typed column the catalog gains is added
 -- with the function below, and every derived statement is recorded in k8s_assets_schema_changes.
 

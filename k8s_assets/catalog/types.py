@@ -1,6 +1,6 @@
 """What a catalog entry is made of: a Kind (one Kubernetes resource, one table, one asset) and
 its typed Columns, each a name, a SQL type (the only place a column is typed: the table's DDL is
-derived from it, see ``k8s_assets.schema``) and a function of the raw object.
+derived from it, see ``k8s_assets.store.schema``) and a function of the raw object.
 
 Extractors run once per object on the hot path of a sync, so they are plain dictionary lookups.
 Each column also knows the object paths it reads (``Column.reads``): extraction decodes only
@@ -11,9 +11,12 @@ paths in its ``col(..., reads=...)`` line.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 Extractor = Callable[[dict], Any]
 # A path of keys into an object; "[]" stands for every element of an array.
@@ -125,6 +128,11 @@ class Kind:
         return (*common, *(c.name for c in self.columns))
 
     @property
+    def row_columns(self) -> tuple[str, ...]:
+        """The columns of a listing's rows: the table's, less synced_at (the database sets it)."""
+        return tuple(c for c in self.column_names if c != "synced_at")
+
+    @property
     def sql_types(self) -> dict[str, str]:
         common = {c: t for c, t, _ in COMMON_COLUMNS if self.namespaced or c != "namespace"}
         return {**common, **{c.name: c.sql_type for c in self.columns}}
@@ -140,3 +148,19 @@ def col(name: str, sql_type: str, extract: Extractor, description: str = "", *,
                             "(col(..., reads=[(\"spec\", \"field\"), ...]))")
     return Column(name, sql_type, extract, description, tuple(tuple(p) for p in reads))
 
+
+
+# What a NUL becomes: PostgreSQL's text and jsonb cannot hold U+0000 (and refuse the whole COPY),
+# so it is stored as U+FFFD, the Unicode replacement character, and the row says nul_replaced.
+NUL_REPLACEMENT = "\ufffd"
+
+
+def safe_text(value: Any, limit: int = 500) -> str | None:
+    """A value as text k8s_rejected_objects can hold: no NUL, bounded (a key may be 200 KB long)."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    if len(text) > limit:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        text = f"{text[:limit - 40]}... ({len(text)} characters, sha256 {digest})"
+    return text.replace("\x00", NUL_REPLACEMENT)

@@ -31,7 +31,7 @@ from psycopg import sql
 
 from k8s_assets import catalog
 from k8s_assets.catalog.types import COMMON_COLUMNS, Kind
-from k8s_assets.database import sql_text
+from k8s_assets.store.database import sql_text
 
 
 class SchemaConflict(Exception):

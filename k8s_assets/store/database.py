@@ -13,6 +13,7 @@ import logging
 import os
 import warnings
 from importlib.resources.abc import Traversable
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -32,10 +33,12 @@ def _sql_dir() -> Traversable:
     shipped = importlib.resources.files("k8s_assets") / "sql"
     if shipped.is_dir():
         return shipped
-    return Path(__file__).resolve().parent.parent / "sql"
+    return Path(__file__).resolve().parents[2] / "sql"
 
 
 SQL_DIR = _sql_dir()
+# A function that opens a new connection: PostgresResource.connect in a run, a bound connect() elsewhere.
+Connect = Callable[[], psycopg.Connection]
 
 log = logging.getLogger(__name__)
 

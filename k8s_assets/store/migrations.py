@@ -13,8 +13,8 @@ import logging
 import re
 from importlib.resources.abc import Traversable
 
-from k8s_assets import schema
-from k8s_assets.database import SQL_DIR, connect, sql_text
+from k8s_assets.store import schema
+from k8s_assets.store.database import SQL_DIR, connect, sql_text
 
 MIGRATION_FILE = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 # Any constant: all migrating processes take the same lock.
