@@ -171,8 +171,9 @@ def snapshot(postgres: PostgresResource) -> psycopg.Connection:
     return conn
 
 
-def resolve_cluster(cur: psycopg.Cursor, context_name: str) -> tuple[str | None, bool]:
-    row = cur.execute(sql_text("checks/resolve_cluster.sql"), {"context_name": context_name}).fetchone()
+def context_cluster(cur: psycopg.Cursor, context_name: str) -> tuple[str | None, bool]:
+    """The cluster k8s_cluster_contexts says the context reaches, and whether its k8s_clusters row exists."""
+    row = cur.execute(sql_text("checks/context_cluster.sql"), {"context_name": context_name}).fetchone()
     return (str(row[0]), bool(row[1])) if row else (None, False)
 
 
@@ -225,8 +226,7 @@ class Evaluation:
     cur: psycopg.Cursor
     kind: Kind | None  # None for the checks of k8s_clusters
     partition: str
-    cluster_uid: str | None
-    cluster_stored: bool = False
+    cluster_uid: str | None  # the cluster the sync step resolved for the partition (ClusterSync.cluster)
     kinds: Sequence[Kind] = ()  # every selected kind (references may resolve to any)
     covered: dict = field(default_factory=dict)  # table -> (status, last complete listing)
     instance: dg.DagsterInstance | None = None
@@ -286,17 +286,20 @@ def row_count_matches_listing(e: Evaluation) -> dg.AssetCheckResult:
 
 def rows_reference_cluster(e: Evaluation) -> dg.AssetCheckResult:
     finding = run_finding(e.cur, kind_template("checks/unknown_cluster_rows.sql", e.kind), {"context_name": e.partition})
+    stored_uid, cluster_stored = context_cluster(e.cur, e.partition)
     problems = []
-    if e.cluster_uid is None:
+    if stored_uid is None:
         problems.append(f"context {e.partition!r} has no k8s_cluster_contexts row (never synced)")
-    elif not e.cluster_stored:
-        problems.append(f"context {e.partition!r} maps to cluster {e.cluster_uid}, which has no k8s_clusters row")
+    elif not cluster_stored:
+        problems.append(f"context {e.partition!r} maps to cluster {stored_uid}, which has no k8s_clusters row")
+    elif e.cluster_uid and stored_uid != e.cluster_uid:
+        problems.append(f"context {e.partition!r} maps to cluster {stored_uid}, but this sync reached {e.cluster_uid}")
     if finding.offending:
         problems.append(summary(finding, "rows written by this context reference a cluster_uid missing "
                                          "from k8s_clusters"))
     return e.results.result("rows_reference_cluster", not problems,
                             "; ".join(problems) or "every row's cluster is stored",
-                            finding, context_resolves=e.cluster_uid is not None and e.cluster_stored)
+                            finding, context_resolves=stored_uid is not None and cluster_stored)
 
 
 def names_unique(e: Evaluation) -> dg.AssetCheckResult:
@@ -546,37 +549,34 @@ def generic_specs(table: str, partitions_def: dg.PartitionsDefinition | None) ->
     return [check_spec(c, table, partitions_def) for c in CHECKS.values() if c.generic]
 
 
-def integrity_results(kind: Kind, wanted: set[str], partition: str, instance: dg.DagsterInstance, run_id: str,
-                      postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
+def integrity_results(kind: Kind, wanted: set[str], partition: str, cluster_uid: str | None,
+                      instance: dg.DagsterInstance, run_id: str, postgres: PostgresResource
+                      ) -> Iterator[dg.AssetCheckResult]:
     """The wanted checks (names) of one kind that read only its own table, in one snapshot:
     evaluated right after the kind is merged, never held back by another kind's failure."""
     chosen = [c for c in checks_of(kind, Stage.KIND) if c.name in wanted]
     if not chosen:
         return
     with snapshot(postgres) as conn, conn.transaction():
-        cur = conn.cursor()
-        cluster_uid, cluster_stored = resolve_cluster(cur, partition)
         results = Results(dg.AssetKey(kind.table), partition)
         results.set_cluster(cluster_uid)
-        yield from evaluate(chosen, Evaluation(results, cur, kind, partition, cluster_uid, cluster_stored,
+        yield from evaluate(chosen, Evaluation(results, conn.cursor(), kind, partition, cluster_uid,
                                                instance=instance, run_id=run_id))
 
 
-def generic_results(kind: Kind, wanted: set[str], partition: str, postgres: PostgresResource
-                    ) -> Iterator[dg.AssetCheckResult]:
+def generic_results(kind: Kind, wanted: set[str], partition: str, cluster_uid: str | None,
+                    postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
     """The wanted checks of a generic table (``kind`` is its catalog entry)."""
     chosen = [c for c in CHECKS.values() if c.generic and c.name in wanted]
     if not chosen:
         return
     with snapshot(postgres) as conn, conn.transaction():
-        cur = conn.cursor()
-        cluster_uid, cluster_stored = resolve_cluster(cur, partition)
         results = Results(dg.AssetKey(kind.table), partition)
         results.set_cluster(cluster_uid)
-        yield from evaluate(chosen, Evaluation(results, cur, kind, partition, cluster_uid, cluster_stored))
+        yield from evaluate(chosen, Evaluation(results, conn.cursor(), kind, partition, cluster_uid))
 
 
-def reference_results(kinds: Sequence[Kind], wanted: set[dg.AssetCheckKey], partition: str,
+def reference_results(kinds: Sequence[Kind], wanted: set[dg.AssetCheckKey], partition: str, cluster_uid: str | None,
                       postgres: PostgresResource) -> Iterator[dg.AssetCheckResult]:
     """The wanted checks that read the tables a kind refers to, in one snapshot.
 
@@ -591,7 +591,6 @@ def reference_results(kinds: Sequence[Kind], wanted: set[dg.AssetCheckKey], part
         return
     with snapshot(postgres) as conn, conn.transaction():
         cur = conn.cursor()
-        cluster_uid, _ = resolve_cluster(cur, partition)
         covered = coverage(cur, cluster_uid) if cluster_uid else {}
         for kind, chosen in pairs:
             results = Results(dg.AssetKey(kind.table), partition)

@@ -137,20 +137,21 @@ class ClusterSync:
                                                                                 self.kubernetes, self.postgres))
             if self.evaluates(kind.table):
                 yield from self.checked(checks.integrity_results(
-                    kind, self.wanted_names(kind.table), self.partition, self.context.instance,
+                    kind, self.wanted_names(kind.table), self.partition, cluster_uid, self.context.instance,
                     self.context.run.run_id, self.postgres))
         if CUSTOM_RESOURCES.table in self.selected:
             yield from self.asset(CUSTOM_RESOURCES.table, lambda: sync_custom_resources(
                 self.context, cluster_uid, self.kubernetes, self.postgres), upstream=[CRDS.table])
         if self.evaluates(CUSTOM_RESOURCES.table):
             yield from self.checked(checks.generic_results(
-                CUSTOM_RESOURCES, self.wanted_names(CUSTOM_RESOURCES.table), self.partition, self.postgres))
+                CUSTOM_RESOURCES, self.wanted_names(CUSTOM_RESOURCES.table), self.partition, cluster_uid, self.postgres))
         if IMAGES_TABLE in self.selected:
             sources = [t for t in SOURCE_TABLES if t in {k.table for k in self.kinds}]
             yield from self.asset(IMAGES_TABLE, lambda: derive_images(self.partition, cluster_uid, self.postgres),
                                   upstream=sources)
         references = {key for key in self.wanted_checks if self.evaluates(key.asset_key.path[-1])}
-        yield from self.checked(checks.reference_results(self.kinds, references, self.partition, self.postgres))
+        yield from self.checked(checks.reference_results(self.kinds, references, self.partition, cluster_uid,
+                                                         self.postgres))
         yield from self.checked(checks.cluster_results(self.kinds, self.wanted_checks, self.partition, self.postgres,
                                                        self.schedule))
         self.fail_if_anything_failed()
