@@ -18,17 +18,19 @@ def discovery(*resources: tuple[str, str, str, str, bool, tuple[str, ...]]) -> D
 
 SERVED = discovery(
     ("", "v1", "pods", "Pod", True, LIST),                       # typed
-    ("", "v1", "endpoints", "Endpoints", True, LIST),
+    ("", "v1", "endpoints", "Endpoints", True, LIST),            # typed
+    ("", "v1", "podtemplates", "PodTemplate", True, LIST),
     ("", "v1", "events", "Event", True, LIST),                   # opt-in
     ("", "v1", "componentstatuses", "ComponentStatus", False, LIST),
     ("", "v1", "bindings", "Binding", True, ("create",)),        # not listable
-    ("coordination.k8s.io", "v1", "leases", "Lease", True, LIST),
+    ("apiregistration.k8s.io", "v1", "apiservices", "APIService", False, LIST),
+    ("apiregistration.k8s.io", "v1beta1", "apiservices", "APIService", False, LIST),
+    ("coordination.k8s.io", "v1", "leases", "Lease", True, LIST),  # typed
     ("events.k8s.io", "v1", "events", "Event", True, LIST),      # opt-in, same objects as core events
     ("extensions", "v1beta1", "ingresses", "Ingress", True, LIST),  # same objects as k8s_ingresses
     ("networking.k8s.io", "v1", "ingresses", "Ingress", True, LIST),
     ("networking.k8s.io", "v1beta1", "ingresses", "Ingress", True, LIST),
-    ("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, LIST),
-    ("scheduling.k8s.io", "v1beta1", "priorityclasses", "PriorityClass", False, LIST),
+    ("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False, LIST),  # typed
     ("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", True, LIST),  # another kind: its own objects
     ("zoo.example.com", "v1", "octopi", "Octopus", True, LIST),  # a CRD
 )
@@ -41,8 +43,7 @@ def names(found) -> list[str]:
 
 def test_discovery_decides_and_typed_custom_and_opt_in_resources_are_left_out():
     found = plan(SERVED, CRDS)
-    assert names(found) == ["endpoints", "leases.coordination.k8s.io", "pods.metrics.k8s.io",
-                            "priorityclasses.scheduling.k8s.io"]
+    assert names(found) == ["podtemplates", "apiservices.apiregistration.k8s.io", "pods.metrics.k8s.io"]
     assert found.left_out == {
         "componentstatuses": "deprecated virtual resource: its objects have no uid",
         "events": "opt-in (K8S_ASSETS_RESOURCES)",
@@ -50,8 +51,8 @@ def test_discovery_decides_and_typed_custom_and_opt_in_resources_are_left_out():
         "ingresses.extensions": "the same objects as k8s_ingresses (another group)",
     }
     # Listed at the version the group prefers (first in discovery).
-    (priority,) = [t for t in found.listed if t.plural == "priorityclasses"]
-    assert priority.version_to_list(SERVED) == "v1" and not priority.namespaced
+    (apiservices,) = [t for t in found.listed if t.plural == "apiservices"]
+    assert apiservices.version_to_list(SERVED) == "v1" and not apiservices.namespaced
 
 
 def test_events_when_named_and_once_when_both_names_are():

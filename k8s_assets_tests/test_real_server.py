@@ -483,7 +483,7 @@ def test_events_are_left_out_unless_named(populated, database_url, tmp_path, ins
                        {"K8S_ASSETS_RESOURCES": "other_resources"})
     assert result.success
     kinds = {k for (k,) in query(database_url, "SELECT kind FROM k8s_sync_coverage")}
-    assert f"{OTHER}:leases.coordination.k8s.io" in kinds
+    assert f"{OTHER}:apiservices.apiregistration.k8s.io" in kinds
     assert not {f"{OTHER}:events", f"{OTHER}:events.events.k8s.io"} & kinds
     assert not query(database_url, f"SELECT 1 FROM {OTHER} WHERE plural = 'events'")
     left_out = materialization_metadata(result, OTHER)["left_out"]
@@ -492,17 +492,17 @@ def test_events_are_left_out_unless_named(populated, database_url, tmp_path, ins
 
 def test_a_kind_the_server_stops_serving_ends_not_served_and_keeps_its_rows(database_url, tmp_path,
                                                                               tmp_path_factory, instance):
-    """RuntimeClasses (node.k8s.io, no typed table), then the same API server restarted with that
-    group turned off (--runtime-config): discovery no longer has it, its rows stay."""
+    """RuntimeClasses (node.k8s.io), then the same API server restarted with that group turned off
+    (--runtime-config): discovery no longer has it, its rows stay."""
     servers = real_server(CURRENT, tmp_path_factory)
     server = next(servers)
     try:
         dynamic = DynamicClient(server.api_client())
         created = dynamic.resources.get(api_version="node.k8s.io/v1", kind="RuntimeClass").create(
             body={"metadata": {"name": "gvisor"}, "handler": "runsc"})
-        env = {"K8S_ASSETS_RESOURCES": "other_resources"}
-        key = f"{OTHER}:runtimeclasses.node.k8s.io"
-        rows = f"SELECT uid::text, name FROM {OTHER} WHERE plural = 'runtimeclasses'"
+        env = {"K8S_ASSETS_RESOURCES": "runtimeclasses,other_resources"}
+        key = "k8s_runtimeclasses"
+        rows = "SELECT uid::text, name FROM k8s_runtimeclasses"
         status = "SELECT status, listed_count FROM k8s_sync_coverage WHERE kind = %s"
         assert sync_real(server, server.context(), database_url, tmp_path, instance, env).success
         assert query(database_url, rows) == [(created.metadata.uid, "gvisor")]
@@ -517,9 +517,9 @@ def test_a_kind_the_server_stops_serving_ends_not_served_and_keeps_its_rows(data
         assert query(database_url, rows) == [(created.metadata.uid, "gvisor")], "rows kept"
         assert query(database_url, status, (key,)) == [("not_served", None)]
         ((message,),) = query(database_url, "SELECT message FROM k8s_sync_coverage WHERE kind = %s", (key,))
-        assert "no longer served" in message
+        assert "not served" in message
         # History: the object's version stays open (it was not deleted), and the checks agree.
-        assert query(database_url, f"SELECT valid_to FROM {OTHER}_history WHERE uid = %s",
+        assert query(database_url, "SELECT valid_to FROM k8s_runtimeclasses_history WHERE uid = %s",
                      (created.metadata.uid,)) == [(None,)]
         failed = [(c.asset_key.to_user_string(), c.check_name) for c in result.get_asset_check_evaluations()
                   if not c.passed]
