@@ -21,38 +21,39 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from k8s_assets.catalog.extractors import as_json, at, constant, owner_columns
-from k8s_assets.catalog.types import Kind, col
+from k8s_assets.catalog.types import Column, Kind, col
 
-CUSTOM_RESOURCE_COLUMNS = ("namespace", "group", "version", "kind", "plural", "scope")
+def shared_table_kind(table: str, description: str, group: str, version: str, plural: str, kind: str,
+                      namespaced: bool, named_by: str, version_listed: str, *own: Column) -> Kind:
+    """One resource's Kind in a shared table: the resource's names as constant columns, then the table's own."""
+    return Kind(
+        table=table, group=group, version=version, plural=plural, kind=kind,
+        namespaced=False,  # the table's namespace is a nullable typed column: it holds both scopes
+        area="extensions", description=description,
+        columns=(
+            col("namespace", "text", at("metadata", "namespace"), "NULL for cluster-scoped resources."),
+            col("group", "text", constant(group), f"API group ('' for the core group), from {named_by}."),
+            col("version", "text", constant(version), f"The version listed: {version_listed}."),
+            col("kind", "text", constant(kind), f"Kind, from {named_by}."),
+            col("plural", "text", constant(plural), f"Resource name, from {named_by} (never guessed)."),
+            col("scope", "text", constant("Namespaced" if namespaced else "Cluster"), "Namespaced or Cluster."),
+            *own,
+        ),
+    )
 
 
 def custom_resource_kind(group: str, version: str, plural: str, kind: str, namespaced: bool) -> Kind:
     """The Kind that lists one CRD's instances into k8s_custom_resources."""
-    scope = "Namespaced" if namespaced else "Cluster"
-    return Kind(
-        table="k8s_custom_resources", group=group, version=version, plural=plural, kind=kind,
-        namespaced=False,  # the table's namespace is a nullable typed column: it holds both scopes
-        area="extensions",
-        description="Every instance of every CustomResourceDefinition, listed at its storage version.",
-        columns=(
-            col("namespace", "text", at("metadata", "namespace"), "NULL for cluster-scoped resources."),
-            col("group", "text", constant(group), "spec.group of the CRD."),
-            col("version", "text", constant(version), "The version listed: the CRD's storage version."),
-            col("kind", "text", constant(kind), "spec.names.kind of the CRD."),
-            col("plural", "text", constant(plural), "spec.names.plural of the CRD (never guessed)."),
-            col("scope", "text", constant(scope), "Namespaced or Cluster."),
-            col("spec", "jsonb", as_json(at("spec"))),
-            col("status", "jsonb", as_json(at("status"))),
-        ),
-    )
+    return shared_table_kind(
+        "k8s_custom_resources", "Every instance of every CustomResourceDefinition, listed at its storage version.",
+        group, version, plural, kind, namespaced, "the CRD", "the CRD's storage version",
+        col("spec", "jsonb", as_json(at("spec"))), col("status", "jsonb", as_json(at("status"))))
 
 
 CUSTOM_RESOURCES = replace(custom_resource_kind("", "v1", "customresources", "CustomResource", True),
                            after_merge="custom_resource_views.sql")
 
 
-OTHER_RESOURCE_COLUMNS = ("namespace", "group", "version", "kind", "plural", "scope", "owner_kind", "owner_name",
-                          "owner_uid")
 # Resources listed only when K8S_ASSETS_RESOURCES names them (by these names, as kubectl prints
 # them): events are many, churn constantly and expire an hour after their last update, so an
 # hourly sample of them is noise. (group, plural) by name.
@@ -64,23 +65,10 @@ OPT_IN_RESOURCES: dict[str, tuple[str, str]] = {
 
 def other_resource_kind(group: str, version: str, plural: str, kind: str, namespaced: bool) -> Kind:
     """The Kind that lists one served resource without a typed table into k8s_other_resources."""
-    scope = "Namespaced" if namespaced else "Cluster"
-    return Kind(
-        table="k8s_other_resources", group=group, version=version, plural=plural, kind=kind,
-        namespaced=False,  # the table's namespace is a nullable typed column: it holds both scopes
-        area="extensions",
-        description="Every served kind without a typed table (and not a custom resource), as API discovery "
-                    "names it.",
-        columns=(
-            col("namespace", "text", at("metadata", "namespace"), "NULL for cluster-scoped resources."),
-            col("group", "text", constant(group), "API group ('' for the core group), from API discovery."),
-            col("version", "text", constant(version), "The version listed: the group's preferred version."),
-            col("kind", "text", constant(kind), "Kind, from API discovery."),
-            col("plural", "text", constant(plural), "Resource name, from API discovery (never guessed)."),
-            col("scope", "text", constant(scope), "Namespaced or Cluster."),
-            *owner_columns(),
-        ),
-    )
+    return shared_table_kind(
+        "k8s_other_resources", "Every served kind without a typed table (and not a custom resource), as API "
+        "discovery names it.", group, version, plural, kind, namespaced, "API discovery",
+        "the group's preferred version", *owner_columns())
 
 
 OTHER_RESOURCES = other_resource_kind("", "v1", "otherresources", "OtherResource", True)
