@@ -168,11 +168,10 @@ class ClusterSync:
             cluster_uid = str(frame["cluster_uid"].iloc[0])
             yield dg.Output(frame, output_name=CLUSTERS_TABLE)
             return cluster_uid
-        if not self.selected - {CLUSTERS_TABLE}:
-            return None  # only checks: nothing is listed
         with fail_fast_unless_transient(f"reading the cluster of context {self.partition!r}"):
             cluster_uid = cluster_of_context(self.postgres.connect, self.partition)
-        if cluster_uid is None:
+        # Only checks selected: nothing is listed, and the checks say so if the context has no cluster.
+        if cluster_uid is None and self.selected - {CLUSTERS_TABLE}:
             raise dg.Failure(f"no k8s_clusters row for context {self.partition!r}: materialize k8s_clusters first",
                              allow_retries=False)
         return cluster_uid

@@ -487,7 +487,7 @@ def test_permanent_failures_fail_fast_with_a_clear_message(breakage, fresh_simul
 
 def test_a_data_error_fails_fast_without_retries(fresh_simulator, tmp_path, database_url):
     """More objects refused than can be set aside one by one: the merge fails once, not four times."""
-    from k8s_assets.io_manager import MAX_REJECTED
+    from k8s_assets.store.copy import MAX_REJECTED
 
     sim = fresh_simulator(clusters=("one",))
     cluster = sim["one"]

@@ -107,7 +107,7 @@ def test_a_column_missing_from_a_synced_database_is_added_by_migrate_and_filled_
         assert "-- k8s_pods: add column qos_class text\nSELECT k8s_assets_add_kind_column('k8s_pods', 'qos_class', 'text');" in shown
         assert "qos_class" not in "".join(columns_of(database_url, "k8s_pods")), "--plan changes nothing"
 
-        assert migrate(database_url) == ["k8s_pods: add column qos_class text"]
+        assert migrate(database_url) == ["catalog: added k8s_pods.qos_class"]
         assert dict(query(database_url, "SELECT uid, qos_class FROM k8s_pods")) == dict.fromkeys(expected)
         assert sync(defs, instance, "one").success
     assert dict(query(database_url, "SELECT uid, qos_class FROM k8s_pods WHERE cluster_uid = %s", (cluster_uid,))) == expected

@@ -26,10 +26,27 @@ log = logging.getLogger(__name__)
 
 
 def _derive(conn) -> list[str]:
+    """The derived statements applied, as one line (each is in k8s_assets_schema_changes)."""
     derived = schema.apply(conn)
     for change in derived.changes:
         log.info("derived from the catalog: %s: %s", change.kind, change.change)
-    return [f"{c.kind}: {c.change}" for c in derived.changes]
+    return [summary(derived.changes)] if derived.changes else []
+
+
+def summary(changes) -> str:
+    """``catalog: created k8s_leases; added k8s_pods.qos_class; 2 comments`` (counts past a few names)."""
+    def named(verb: str, names: list[str]) -> list[str]:
+        if not names:
+            return []
+        return [f"{verb} {', '.join(names)}" if len(names) <= 3 else f"{verb} {len(names)}"]
+
+    created = [c.kind for c in changes if c.change == "create table"]
+    columns = [f"{c.kind}.{c.change.split()[2]}" for c in changes if c.change.startswith("add column")]
+    indexes = [c.kind for c in changes if c.change.startswith("add index")]
+    comments = sum(c.change.startswith("comment") for c in changes)
+    parts = [*named("created", created), *named("added", columns), *named("indexed", indexes)]
+    parts += [f"{comments} comments"] if comments else []
+    return "catalog: " + "; ".join(parts)
 
 
 def migration_files() -> list[tuple[int, Traversable]]:
