@@ -312,12 +312,14 @@ def names_unique(e: Evaluation) -> dg.AssetCheckResult:
 
 
 def history_matches_current(e: Evaluation) -> dg.AssetCheckResult:
-    finding = run_finding(e.cur, kind_template("history/open_versions_disagree.sql", e.kind,
+    # The namespace of a version whose object is gone is the version's own.
+    namespace = sql.SQL("h.namespace") if has_namespaces(e.kind) else sql.SQL("NULL::text")
+    finding = run_finding(e.cur, kind_template("history/versions_overlap.sql", e.kind, namespace=namespace,
                                                history=sql.Identifier(f"{e.kind.table}_history")),
                           {"cluster_uid": e.cluster_uid})
     return e.results.result("history_matches_current", finding.offending == 0,
-                            summary(finding, "rows and open versions disagree") if finding.offending
-                            else "every current row is the open version of its history", finding)
+                            summary(finding, "versions overlap") if finding.offending
+                            else "no object has two versions valid at once", finding)
 
 
 def visible_kind_not_forbidden(e: Evaluation) -> dg.AssetCheckResult:
@@ -488,8 +490,8 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
     Check("names_unique", dg.AssetCheckSeverity.ERROR, True, Stage.KIND,
           "No two rows of the cluster share (namespace, name).", names_unique),
     Check("history_matches_current", dg.AssetCheckSeverity.ERROR, True, Stage.KIND,
-          "Every current row has exactly one open version in the kind's history at the same "
-          "resourceVersion, and no open version lacks a current row.", history_matches_current),
+          "No object has two versions valid at once: every version that ended in the last day ended "
+          "no later than the current row began, and none ended before it began.", history_matches_current),
     Check("visible_kind_not_forbidden", dg.AssetCheckSeverity.ERROR, False, Stage.KIND,
           "Fails when a kind listed completely before is now forbidden (RBAC narrowed): "
           "its stored rows are kept but no longer current.",

@@ -2,7 +2,7 @@
 
 Versions are written by the merge itself (store.merge.merge), so every kind's materialization
 already says what it did to the history (``versions_opened``, ``versions_closed``,
-``versions_moved_forward``, ``history_rows``, ``open_versions``). What runs on its own is
+``versions_moved_forward``, ``history_rows_estimate``). What runs on its own is
 retention: ``k8s_history_retention``, an unpartitioned asset in the ``history`` group,
 materialized daily by ``k8s_history_retention_schedule`` (RUNNING by default, like the sync
 schedule). It drops the day partitions of versions that ended more than
@@ -42,7 +42,7 @@ def build_history_retention(settings: Settings) -> tuple[dg.AssetsDefinition, ob
         kinds={"postgres"},
         description=(
             "Retention of the k8s_<kind>_history tables: " + describe_retention(days) + ". Drops whole day "
-            "partitions of ended versions (never an open version, never row by row) and creates the coming "
+            "partitions of ended versions (never a current row, never row by row) and creates the coming "
             "week's partitions. Read the past with k8s_<kind>_as_of(ts), k8s_changes and k8s_coverage_as_of(ts)."
         ),
     )

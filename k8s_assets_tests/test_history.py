@@ -72,16 +72,27 @@ def as_of(url: str, ts, namespace: str = "default") -> dict[str, tuple]:
                   (ts, namespace))}
 
 
+def all_versions(url: str, table: str, columns: str, where: str, params: tuple = ()) -> list[tuple]:
+    """Every version of the objects ``where`` selects, oldest first: the ended ones (in the
+    history) and the open one (the current row, its valid_to and ended NULL)."""
+    rows = query(url, f"SELECT {columns}, valid_from AS version_began FROM (SELECT t.*, NULL::timestamptz AS "
+                      f"valid_to, NULL::text AS ended FROM {table} t) c WHERE {where} UNION ALL "
+                      f"SELECT {columns}, valid_from FROM {table}_history WHERE {where} ORDER BY version_began",
+                 params * 2)
+    return [row[:-1] for row in rows]
+
+
 def versions(url: str, uid: str) -> list[tuple]:
-    return query(url, "SELECT resource_version, began, ended, valid_to IS NULL FROM k8s_pods_history "
-                      "WHERE uid = %s ORDER BY valid_from", (uid,))
+    return all_versions(url, "k8s_pods", "resource_version, began, ended, valid_to IS NULL", "uid = %s", (uid,))
 
 
-def disagreements(url: str, kind, cluster_uid: str) -> int:
-    from k8s_assets.checks import kind_template
+def overlaps(url: str, kind, cluster_uid: str) -> int:
+    """What the check history_matches_current finds: versions of one object valid at once."""
+    from k8s_assets.checks import has_namespaces, kind_template
     from psycopg import sql
 
-    statement = kind_template("history/open_versions_disagree.sql", kind,
+    statement = kind_template("history/versions_overlap.sql", kind,
+                              namespace=sql.SQL("h.namespace" if has_namespaces(kind) else "NULL::text"),
                               history=sql.Identifier(f"{kind.table}_history"))
     with psycopg.connect(url) as conn:
         return len(conn.execute(statement, {"cluster_uid": cluster_uid}).fetchall())
@@ -101,11 +112,13 @@ def test_every_version_is_kept_and_the_past_can_be_queried(postgres, cluster_uid
 
     before = moment(url)
     assert merge(postgres, PODS, cluster_uid, [keep])["versions_opened"] == 1
+    # A first sync writes each object once: the row is its open version, the history holds none.
+    assert query(url, "SELECT count(*) FROM k8s_pods_history") == [(0,)]
     t0 = moment(url)
     counts = merge(postgres, PODS, cluster_uid, [keep, a1])
     assert (counts["versions_opened"], counts["versions_closed"]) == (1, 0)
     t1 = moment(url)
-    keep_xmin = query(url, "SELECT xmin::text FROM k8s_pods_history WHERE name = 'keep'")
+    keep_xmin = query(url, "SELECT xmin::text FROM k8s_pods WHERE name = 'keep'")
     merge(postgres, PODS, cluster_uid, [keep, a2])
     t2 = moment(url)
     counts = merge(postgres, PODS, cluster_uid, [keep, a3])
@@ -120,9 +133,9 @@ def test_every_version_is_kept_and_the_past_can_be_queried(postgres, cluster_uid
     assert versions(url, first) == [("10", "created", "updated", False), ("11", "updated", "updated", False),
                                      ("12", "updated", "deleted", False)]
     assert versions(url, second) == [("20", "created", None, True)]
-    # An unchanged object costs nothing: one version, never rewritten.
-    assert query(url, "SELECT xmin::text FROM k8s_pods_history WHERE name = 'keep'") == keep_xmin
-    assert query(url, "SELECT count(*) FROM k8s_pods_history WHERE name = 'keep'") == [(1,)]
+    # An unchanged object costs nothing: one version, its row, never rewritten.
+    assert query(url, "SELECT xmin::text FROM k8s_pods WHERE name = 'keep'") == keep_xmin
+    assert versions(url, keep["metadata"]["uid"]) == [("1", "first_seen", None, True)]
 
     assert as_of(url, before) == {}
     assert as_of(url, t0) == {"keep": (keep["metadata"]["uid"], "1")}
@@ -147,7 +160,7 @@ def test_every_version_is_kept_and_the_past_can_be_queried(postgres, cluster_uid
         ("created", second, None, "20", None, "Pod"),
     ]
     assert query(url, "SELECT name, uid::text FROM k8s_deleted_last_day") == [("a", first)]
-    assert disagreements(url, PODS, cluster_uid) == 0
+    assert overlaps(url, PODS, cluster_uid) == 0
 
 
 def test_a_forbidden_listing_leaves_history_untouched_and_coverage_says_so(postgres, cluster_uid, database_url):
@@ -155,11 +168,12 @@ def test_a_forbidden_listing_leaves_history_untouched_and_coverage_says_so(postg
     before = moment(url)
     merge(postgres, PODS, cluster_uid, [pod("a", 1), pod("b", 2)])
     complete_at = moment(url)
-    history = query(url, "SELECT uid, valid_from, valid_to, xmin::text FROM k8s_pods_history ORDER BY uid")
+    stored = "SELECT uid, valid_from, xmin::text FROM k8s_pods ORDER BY uid"
+    rows = query(url, stored)
     counts = merge(postgres, PODS, cluster_uid, [], status="forbidden")
     assert counts["versions_opened"] == counts["versions_closed"] == 0
     forbidden_at = moment(url)
-    assert query(url, "SELECT uid, valid_from, valid_to, xmin::text FROM k8s_pods_history ORDER BY uid") == history
+    assert query(url, stored) == rows and query(url, "SELECT count(*) FROM k8s_pods_history") == [(0,)]
 
     def coverage(ts):
         return query(url, "SELECT status FROM k8s_coverage_as_of(%s) WHERE kind = 'k8s_pods'", (ts,))[0][0]
@@ -188,19 +202,21 @@ def node(name: str, rv: int, heartbeat: str, ready: str = "True") -> dict:
     }
 
 
-def test_node_heartbeats_move_the_open_version_forward_instead_of_making_versions(postgres, cluster_uid,
+def test_node_heartbeats_keep_the_version_going_instead_of_making_versions(postgres, cluster_uid,
                                                                                   database_url):
     url = database_url
     merge(postgres, NODES, cluster_uid, [node("n1", 1, "2026-01-01T00:00:00Z")])
     counts = merge(postgres, NODES, cluster_uid, [node("n1", 2, "2026-01-01T00:05:00Z")])
     assert (counts["updated"], counts["versions_opened"], counts["versions_moved_forward"]) == (1, 0, 1)
-    assert query(url, "SELECT resource_version, raw #>> '{status,conditions,0,lastHeartbeatTime}', valid_to "
-                      "FROM k8s_nodes_history") == [("2", "2026-01-01T00:05:00Z", None)]
+    node_versions = "resource_version, raw #>> '{status,conditions,0,lastHeartbeatTime}', ready, began, ended"
+    assert all_versions(url, "k8s_nodes", node_versions, "name = 'n1'") == \
+        [("2", "2026-01-01T00:05:00Z", True, "first_seen", None)]
     counts = merge(postgres, NODES, cluster_uid, [node("n1", 3, "2026-01-01T00:10:00Z", ready="False")])
     assert (counts["versions_opened"], counts["versions_closed"], counts["versions_moved_forward"]) == (1, 1, 0)
-    assert query(url, "SELECT resource_version, ready FROM k8s_nodes_history ORDER BY valid_from") == \
-        [("2", True), ("3", False)]
-    assert disagreements(url, NODES, cluster_uid) == 0
+    assert all_versions(url, "k8s_nodes", node_versions, "name = 'n1'") == \
+        [("2", "2026-01-01T00:05:00Z", True, "first_seen", "updated"),
+         ("3", "2026-01-01T00:10:00Z", False, "updated", None)]
+    assert overlaps(url, NODES, cluster_uid) == 0
 
 
 def days_ago(days: int) -> dt.datetime:
@@ -228,7 +244,8 @@ def test_retention_drops_whole_day_partitions_of_ended_versions_and_keeps_the_pr
     dropped = retention.drop_expired_history(postgres.connect, 30)
     assert [d.partition_name for d in dropped if d.history_table == "k8s_pods_history"] == [old_day]
     assert query(url, "SELECT to_regclass(%s)", (old_day,)) == [(None,)]
-    assert {n for (n,) in query(url, "SELECT name FROM k8s_pods_history")} == {"recent", "live"}
+    assert {n for (n,) in query(url, "SELECT name FROM k8s_pods_history")} == {"recent"}
+    assert query(url, "SELECT name FROM k8s_pods") == [("live",)]
     # As of a moment before the horizon, the answer says what it no longer knows.
     assert query(url, "SELECT DISTINCT status FROM k8s_coverage_as_of(%s) WHERE kind = 'k8s_pods'",
                  (days_ago(45),)) == [("history_dropped",)]
@@ -237,8 +254,9 @@ def test_retention_drops_whole_day_partitions_of_ended_versions_and_keeps_the_pr
 
     assert retention.drop_expired_history(postgres.connect, None) == []  # empty: keep everything
     retention.drop_expired_history(postgres.connect, 0)  # keep nothing that ended
-    assert query(url, "SELECT name, valid_to FROM k8s_pods_history") == [("live", None)]
-    assert disagreements(url, PODS, cluster_uid) == 0
+    assert query(url, "SELECT name FROM k8s_pods_history") == []
+    assert query(url, "SELECT name FROM k8s_pods") == [("live",)]
+    assert overlaps(url, PODS, cluster_uid) == 0
     # The merge finds today's partition again (retention recreates the coming week's).
     merge(postgres, PODS, cluster_uid, [])
     assert query(url, "SELECT name, ended FROM k8s_pods_history") == [("live", "deleted")]
@@ -292,19 +310,19 @@ def test_history_across_syncs_of_a_simulated_cluster(fresh_simulator, tmp_path, 
     new_uid = cluster.create("deployments.apps", recreated)["metadata"]["uid"]
     # A forbidden listing in between changes no version.
     cluster.inject(Fault("forbidden", resource="deployments.apps"))
-    history = query(url, "SELECT count(*), max(valid_from) FROM k8s_deployments_history")
+    every_version = "SELECT count(*), max(valid_from) FROM (SELECT valid_from FROM k8s_deployments " \
+                    "UNION ALL SELECT valid_from FROM k8s_deployments_history) v"
+    history = query(url, every_version)
     assert sync(defs, instance, "one").success
-    assert query(url, "SELECT count(*), max(valid_from) FROM k8s_deployments_history") == history
+    assert query(url, every_version) == history
     cluster.clear_faults()
     assert sync(defs, instance, "one").success
 
-    chain = query(url, "SELECT began, ended, images FROM k8s_deployments_history WHERE uid = %s "
-                       "ORDER BY valid_from", (uid,))
+    chain = all_versions(url, "k8s_deployments", "began, ended, images", "uid = %s", (uid,))
     assert [(b, e) for b, e, _ in chain] == [("first_seen", "updated"), ("updated", "updated"),
                                              ("updated", "deleted")]
     assert [i[0] for _, _, i in chain][1:] == ["registry.example/app:2", "registry.example/app:3"]
-    assert query(url, "SELECT began, valid_to FROM k8s_deployments_history WHERE uid = %s", (new_uid,)) == \
-        [("created", None)]
+    assert all_versions(url, "k8s_deployments", "began, valid_to", "uid = %s", (new_uid,)) == [("created", None)]
 
     def images_at(ts):
         return query(url, "SELECT uid::text, images FROM k8s_deployments_as_of(%s) WHERE namespace = %s AND name = %s",
@@ -329,7 +347,7 @@ def test_history_across_syncs_of_a_simulated_cluster(fresh_simulator, tmp_path, 
     (pods_today,) = query(url, "SELECT sum(pods) FROM k8s_namespace_pods_per_day "
                                "WHERE day = (now() AT TIME ZONE 'UTC')::date")[0]
     assert pods_today >= len(cluster.list("pods"))
-    # The check that the present and the open versions agree ran in every sync, and passed.
+    # The check that no object has two versions valid at once ran in every sync, and passed.
     evaluations = {e.asset_check_key.name: e.passed for e in
                    sync(defs, instance, "one").get_asset_check_evaluations()
                    if e.asset_check_key.asset_key == dg.AssetKey("k8s_deployments")}

@@ -59,7 +59,12 @@ def test_a_kind_and_a_column_the_catalog_gains_are_derived_with_history_and_reco
                      "VALUES (%s, 'c', 'server-url', now())", (cluster,))
         conn.execute("INSERT INTO k8s_test_widgets (cluster_uid, uid, context_name, name, namespace, resource_version, "
                      "raw, size) VALUES (%s, gen_random_uuid(), 'c', 'w', 'ns', '7', '{}', 3)", (cluster,))
-        conn.execute("INSERT INTO k8s_test_widgets_history SELECT *, now(), NULL, 'created', NULL FROM k8s_test_widgets")
+        # Its version 7 ended and version 8 is current.
+        conn.execute("SELECT k8s_assets_ensure_history_partitions('k8s_test_widgets_history', "
+                     "(now() AT TIME ZONE 'UTC')::date, 2)")
+        conn.execute("INSERT INTO k8s_test_widgets_history SELECT *, clock_timestamp(), 'updated' FROM k8s_test_widgets")
+        conn.execute("UPDATE k8s_test_widgets SET resource_version = '8', valid_from = clock_timestamp(), "
+                     "began = 'updated'")
 
         grown = replace(WIDGETS, columns=(*WIDGETS.columns, col("color", "text", at("spec", "color"), "spec.color.")))
         added = schema.apply(conn, (*KINDS, grown))
@@ -67,6 +72,8 @@ def test_a_kind_and_a_column_the_catalog_gains_are_derived_with_history_and_reco
         assert conn.execute("SELECT name, size, color, resource_version FROM k8s_test_widgets").fetchall() == [
             ("w", 3, None, "")], "the next sync rewrites the row and fills the new column"
         assert conn.execute("SELECT name, color FROM k8s_test_widgets_as_of(now())").fetchall() == [("w", None)]
+        assert conn.execute("SELECT resource_version, color FROM k8s_test_widgets_as_of("
+                            "(SELECT valid_from FROM k8s_test_widgets_history))").fetchall() == [("7", None)]
         assert "color" in columns_of(database_url, "k8s_test_widgets_history")
         recorded = conn.execute("SELECT kind, change, catalog_digest FROM k8s_assets_schema_changes "
                                 "WHERE kind = 'k8s_test_widgets' ORDER BY id").fetchall()

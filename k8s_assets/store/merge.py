@@ -3,8 +3,9 @@
 Under an advisory lock per (table, cluster), a cluster's first sync of a kind is COPYed straight
 into its table; later syncs COPY only (uid, resourceVersion) of what was listed, then only the new
 or changed objects in full, upsert them and delete the cluster's rows the complete listing no
-longer has. Unchanged rows are neither sent nor rewritten (they keep their xmin). Versions
-(``versions``), coverage (``coverage``) and rejections are written in the same transaction; a
+longer has. Unchanged rows are neither sent nor rewritten (they keep their xmin). Each object is
+written once: the row is its open version, and only a version that ends moves into the history
+(``versions``). Coverage (``coverage``) and rejections are written in the same transaction; a
 forbidden or unserved listing changes no row and records only its coverage; any database error
 rolls everything back.
 """
@@ -19,7 +20,8 @@ from k8s_assets.store.contract import KindListing, MergeResult
 from k8s_assets.store.copy import MAX_REJECTED, Rejection, RefusedRows, copy_frame
 from k8s_assets.store.coverage import record_coverage
 from k8s_assets.store.database import Connect, sql_template, sql_text
-from k8s_assets.store.versions import ensure_history_partitions, history_table, write_versions
+from k8s_assets.store.versions import (VERSION_COLUMNS, classify_staged, end_updated_versions,
+                                       ensure_history_partitions, history_table)
 
 
 def merge(connect: Connect, listing: KindListing, keep_history: bool = True) -> MergeResult:
@@ -127,12 +129,12 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
             # Key-only rows came from versions read before this lock; the rows are gone now.
             raise ValueError(f"{kind.table}: the listing relied on stored versions, but the cluster has no "
                              "rows any more (deleted concurrently); list again")
+        # Each row is its own open version (valid_from and began 'first_seen' are the table's
+        # defaults): a first sync writes every object once.
         copied = copy_frame(cur, kind.table, frame, columns, typed)
         refused, nulled = copied.rejected, copied.nulled
         if history is not None:
-            versions["versions_opened"] = cur.execute(
-                sql_template("history/open_first_sync.sql", table=table, history=history, columns=column_list),
-                {"cluster_uid": cluster_uid}).rowcount
+            versions["versions_opened"] = listed - len(refused)
         return (dict(inserted=listed - len(refused), unfit_columns=len(nulled), first_unfit=copied.first_nulled),
                 versions, refused)
 
@@ -166,19 +168,27 @@ def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identif
         copied = copy_frame(cur, "k8s_stage_rows", sent, columns, typed)
         refused += [Rejection(int(frame.index.get_loc(sent.index[r.position])), r.error) for r in copied.rejected]
         nulled, first_nulled = copied.nulled, copied.first_nulled
+        moved = classify_staged(cur, kind, table, cluster_uid)
         if history is not None:
             # Before the upsert: the stored rows are still the previous versions here.
-            versions = write_versions(cur, kind, table, history, column_list, staged_list, cluster_uid)
+            versions["versions_closed"] = end_updated_versions(cur, table, history,
+                                                               (*stored_columns, *VERSION_COLUMNS), cluster_uid)
         assignments = sql.SQL(", ").join(
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-            for c in stored_columns if c not in ("cluster_uid", "uid")
+            for c in (*stored_columns, *VERSION_COLUMNS) if c not in ("cluster_uid", "uid")
         )
         inserted, updated = cur.execute(sql_template(
-            "merge/upsert_staged_rows.sql", table=table, columns=column_list, assignments=assignments,
+            "merge/upsert_staged_rows.sql", table=table, columns=column_list, staged_columns=staged_list,
+            assignments=assignments,
         )).fetchone()
+        if history is not None:
+            versions["versions_opened"] = inserted + updated - moved
+            versions["versions_moved_forward"] = moved
     if history is not None:
-        deleted, closed = cur.execute(sql_template("history/delete_stale.sql", table=table, history=history),
-                                      {"cluster_uid": cluster_uid}).fetchone()
+        deleted, closed = cur.execute(sql_template(
+            "history/delete_stale.sql", table=table, history=history,
+            columns=sql.SQL(", ").join(map(sql.Identifier, (*stored_columns, *VERSION_COLUMNS)))),
+            {"cluster_uid": cluster_uid}).fetchone()
         versions["versions_closed"] += closed
     else:
         deleted = cur.execute(sql_template("merge/delete_stale.sql", table=table),

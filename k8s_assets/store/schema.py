@@ -32,6 +32,7 @@ from psycopg import sql
 from k8s_assets import catalog
 from k8s_assets.catalog.types import COMMON_COLUMNS, Kind
 from k8s_assets.store.database import sql_text
+from k8s_assets.store.versions import VERSION_COLUMNS
 
 
 class SchemaConflict(Exception):
@@ -105,7 +106,7 @@ def plan(conn: psycopg.Connection, kinds: Iterable[Kind] = catalog.KINDS) -> Pla
                     raise SchemaConflict(
                         f"{kind.table}.{column.name} is {have} in the database and {want} in the catalog: "
                         "a type change is not derived; write a numbered migration in sql/ that converts it")
-            known = {c for c, _, _ in COMMON_COLUMNS} | {c.name for c in kind.columns}
+            known = {c for c, _, _ in COMMON_COLUMNS} | set(VERSION_COLUMNS) | {c.name for c in kind.columns}
             kept += [f"{kind.table}.{c}" for c in live if c not in known]
         for columns in kind.indexes:
             if ("cluster_uid", *columns) not in live_indexes.get(kind.table, set()):

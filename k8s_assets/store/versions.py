@@ -1,8 +1,11 @@
-"""Versions: each kind's history, written by the merge in its own transaction from what it already
-knows (new, changed and stale uids). A new object opens a version, a changed one closes its open
-version ('updated') and opens the next, a stale one closes it ('deleted'); an object whose change
-touched only its kind's ignored paths moves its open version forward. See sql/007_history.sql and
-docs/history.md.
+"""Versions: each kind's history as a temporal table, written by the merge in its own transaction
+from what it already knows (new, changed and stale uids).
+
+The current row *is* the open version (``valid_from``, ``began``); ``k8s_<kind>_history`` holds
+only versions that ended. A new object's row begins a version; a changed one's stored row moves
+into the history ('updated') before the new row is written; a stale one's row moves there when it
+is deleted ('deleted'); an object whose change touched only its kind's ignored paths keeps its
+version's start. See sql/011_temporal_history.sql and docs/history.md.
 """
 
 from __future__ import annotations
@@ -34,18 +37,26 @@ def ensure_history_partitions(conn: psycopg.Connection, kind: Kind) -> None:
         conn.execute(sql_text("history/ensure_partitions.sql"), {"history_table": history_table(kind)})
 
 
-def write_versions(cur, kind: Kind, table: sql.Identifier, history: sql.Identifier, column_list: sql.Composable,
-                    staged_list: sql.Composable, cluster_uid: str) -> dict:
-    """Versions of the staged (new or changed) rows, under the merge's lock, before they are upserted."""
-    params = {"cluster_uid": cluster_uid}
+# Columns the database sets on every kind table with a history: when the row's version began, and how.
+VERSION_COLUMNS = ("valid_from", "began")
+
+
+def classify_staged(cur, kind: Kind, table: sql.Identifier, cluster_uid: str) -> int:
+    """Classify the staged rows (created, updated, moved) under the merge's lock, before they are
+    upserted; returns how many only moved (changed at ignored paths)."""
     cur.execute(sql_template("history/classify_staged.sql", table=table),
-                {**params, "ignored_paths": ignored_paths_param(kind)})
-    closed = cur.execute(sql_template("history/close_updated.sql", history=history), params).rowcount
-    moved = cur.execute(sql_template("history/move_forward.sql", history=history, columns=column_list,
-                                     staged_columns=staged_list), params).rowcount
-    opened = cur.execute(sql_template("history/open_staged.sql", history=history, columns=column_list,
-                                      staged_columns=staged_list), params).rowcount
-    return {"versions_opened": opened, "versions_closed": closed, "versions_moved_forward": moved}
+                {"cluster_uid": cluster_uid, "ignored_paths": ignored_paths_param(kind)})
+    return cur.execute(sql_text("history/classified.sql")).fetchone()[0]
+
+
+def end_updated_versions(cur, table: sql.Identifier, history: sql.Identifier, columns: tuple[str, ...],
+                         cluster_uid: str) -> int:
+    """Move the stored rows of updated objects into the history, before the upsert overwrites them."""
+    return cur.execute(sql_template(
+        "history/end_updated.sql", table=table, history=history,
+        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        stored_columns=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns),
+    ), {"cluster_uid": cluster_uid}).rowcount
 
 
 def stored_versions(connect: Connect, kind: Kind, cluster_uid: str) -> dict[str, str]:

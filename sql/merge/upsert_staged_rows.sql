@@ -1,8 +1,12 @@
 -- Staged rows are new or changed by construction; the WHERE guards a race with another context
--- of the same cluster that wrote the same version first (then the row is left as it is).
+-- of the same cluster that wrote the same version first (then the row is left as it is). A new
+-- version begins now; a row whose change touched only ignored paths keeps its version's start.
 WITH written AS (
-    INSERT INTO {table} AS t ({columns})
-    SELECT {columns} FROM k8s_stage_rows
+    INSERT INTO {table} AS t ({columns}, valid_from, began)
+    SELECT {staged_columns},
+           CASE WHEN v.change = 'moved' THEN v.valid_from ELSE now() END,
+           CASE WHEN v.change = 'moved' THEN v.began ELSE v.change END
+    FROM k8s_stage_rows s JOIN k8s_stage_versions v ON v.uid = s.uid
     ON CONFLICT (cluster_uid, uid) DO UPDATE SET {assignments}
     WHERE t.resource_version IS DISTINCT FROM EXCLUDED.resource_version
     RETURNING (xmax = 0) AS inserted

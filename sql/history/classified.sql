@@ -1,0 +1,1 @@
+SELECT count(*) FILTER (WHERE change = 'moved') FROM k8s_stage_versions
