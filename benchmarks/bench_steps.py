@@ -54,10 +54,15 @@ with dg.DagsterInstance.from_config(sys.argv[1]) as instance:
     materialized = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
     listed = sum(getattr(e.asset_materialization.metadata.get("listed"), "value", 0) or 0 for e in materialized)
     checks = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    events = instance.all_logs(run.run_id)
+    by_type = {}
+    for event in events:
+        name = event.dagster_event.event_type_value if event.dagster_event else "log message"
+        by_type[name] = by_type.get(name, 0) + 1
     print(json.dumps({"run_id": run.run_id, "status": run.status.value,
                       "run_seconds": stats.end_time - stats.start_time, "steps": len(steps),
                       "materializations": len(materialized), "check_evaluations": len(checks),
-                      "objects_listed": listed}))
+                      "objects_listed": listed, "events": len(events), "events_by_type": by_type}))
 """
 
 
@@ -65,16 +70,36 @@ def materialize(checkout: Path, kubeconfig: Path, url: str, home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("K8S_ASSETS_", "DAGSTER_"))}
     env.update(KUBECONFIG=str(kubeconfig), K8S_ASSETS_DATABASE_URL=url, DAGSTER_HOME=str(home),
                PYTHONPATH=str(checkout), PYTHONWARNINGS="ignore")
+    sessions_before = sessions(url)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "k8s_assets.definitions",
                            "--select", "*", "--partition", CONTEXT], cwd=checkout, env=env, capture_output=True,
                           text=True)
     process_seconds = time.perf_counter() - started
+    connections = sessions(url) - sessions_before - 1  # less the one that reads the counter
     if done.returncode != 0:
         raise RuntimeError(f"{checkout}: dagster asset materialize failed:\n{done.stderr[-3000:]}")
     stats = subprocess.run([sys.executable, "-c", RUN_STATS, str(home)], cwd=checkout, env=env,
                            capture_output=True, text=True, check=True)
-    return {**json.loads(stats.stdout.strip().splitlines()[-1]), "process_seconds": process_seconds}
+    return {**json.loads(stats.stdout.strip().splitlines()[-1]), "process_seconds": process_seconds,
+            "connections": connections}
+
+
+def sessions(url: str) -> int:
+    """Sessions ever opened to the database (PostgreSQL 14+'s pg_stat_database.sessions): the
+    command's PostgreSQL connections, Dagster's and ours, are the difference around it."""
+    import psycopg
+
+    deadline = time.monotonic() + 10
+    with psycopg.connect(url, autocommit=True) as conn:
+        # A session is counted when it ends; ended backends report within a moment.
+        while True:
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            (count,) = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()
+            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND pid <> pg_backend_pid()").fetchone()[0] == 0 or time.monotonic() > deadline:
+                return count
+            time.sleep(0.1)
 
 
 def main(argv=None) -> int:
@@ -108,13 +133,14 @@ def main(argv=None) -> int:
                              "resync": materialize(checkout, kubeconfig, url, home)}
             print(json.dumps({name: results[name]}), flush=True)
     print()
-    print("| checkout | run | steps | objects listed | run wall (s, process start excluded) | process wall (s) |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| checkout | run | steps | objects listed | events | PostgreSQL connections | run wall (s, process start "
+          "excluded) | process wall (s) |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         for run in ("full", "resync"):
             x = r[run]
-            print(f"| {name} | {run} | {x['steps']} | {x['objects_listed']} | {x['run_seconds']:.1f} | "
-                  f"{x['process_seconds']:.1f} |")
+            print(f"| {name} | {run} | {x['steps']} | {x['objects_listed']} | {x['events']} | {x['connections']} | "
+                  f"{x['run_seconds']:.1f} | {x['process_seconds']:.1f} |")
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))
     return 0
