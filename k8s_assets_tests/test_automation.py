@@ -195,12 +195,38 @@ def step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[f
 def test_repository_dagster_yaml_limits_the_sync_pool_to_4(tmp_path, database_url, monkeypatch):
     monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", database_url)
     with dg.DagsterInstance.from_config(str(instance_home(tmp_path, None))) as instance:
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        from dagster_postgres.run_storage import PostgresRunStorage
+
+        assert isinstance(instance.run_storage, PostgresRunStorage)
         pool_config = instance.get_concurrency_config().pool_config
         assert pool_config.default_pool_limit == 4
         assert pool_config.pool_granularity.value == "op"
         assert instance.run_monitoring_enabled and instance.run_monitoring_max_runtime_seconds == 7200
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
+
+
+def test_dagster_storage_holds_its_connections_until_the_instance_is_disposed(tmp_path, database_url, monkeypatch):
+    """A run writes ~1,100 events: on one held connection each, not a new one each; and a process
+    that makes many instances (this test session) keeps none of one it is done with."""
+    monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", database_url)
+
+    def dagster_backends() -> list[tuple]:
+        return query(database_url, "SELECT pid, backend_start FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+    with dg.DagsterInstance.from_config(str(instance_home(tmp_path, None))) as instance:
+        instance.get_runs(limit=1)
+        instance.get_latest_materialization_event(dg.AssetKey("k8s_pods"))
+        held = dagster_backends()
+        assert len(held) == 2, held  # one for runs, one for events
+        for _ in range(20):
+            instance.get_runs(limit=1)
+            instance.get_latest_materialization_event(dg.AssetKey("k8s_pods"))
+        assert dagster_backends() == held, "the same two connections served every statement"
+    deadline = time.monotonic() + 60  # a closed connection's backend ends a moment later
+    while dagster_backends() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert dagster_backends() == [], "disposing the instance closed its connections"
 
 
 @pytest.mark.parametrize("limit", [1, 4])
