@@ -189,7 +189,15 @@ class ClusterSync:
             return
         result = self.retried(table, compute)
         if result is not None:
-            yield result
+            try:
+                yield result
+            finally:
+                # The IO manager finished (committed) a staged merge; if the step ended before it
+                # could (an error in between, the run cancelled), the merge is rolled back here
+                # rather than hold its connection and lock until the process ends.
+                value = getattr(result, "value", None)
+                if isinstance(value, KindListing) and value.staged is not None:
+                    value.staged.abort()
 
     def retried(self, table: str, compute: Callable[[], T]) -> T | None:
         """``compute()``, tried again after a transient error as the RetryPolicy would retry a step;

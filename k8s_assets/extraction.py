@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlencode
 
 import orjson
@@ -229,6 +230,17 @@ class Listing:
 ProgressLog = Callable[[str], None]
 
 
+class RowSink(Protocol):
+    """Where a listing puts its rows as the pages arrive (the store's staged merge), so that
+    memory holds a page, not a kind."""
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """One page's rows (the kind's row columns, object dtype)."""
+
+    def restart(self) -> None:
+        """The listing starts over (its continue token expired): forget the rows added so far."""
+
+
 @contextmanager
 def gc_paused():
     """Parsed pages are freed by reference counting; the cyclic GC only slows bulk parsing."""
@@ -347,18 +359,22 @@ def iter_decoded_pages(api: k8s_client.ApiClient, kind: Kind, page_size: int, ti
 def list_kind(api: k8s_client.ApiClient, kind: Kind, cluster_uid: str, context_name: str, *,
               page_size: int = 500, timeout: float = 60.0, version: str | None = None,
               progress: ProgressLog | None = None, known_versions: Mapping[str, str] | None = None,
-              prefetch: bool = True) -> Listing:
-    """List every object of a kind, completely, into column lists.
+              prefetch: bool = True, sink: RowSink | None = None) -> Listing:
+    """List every object of a kind, completely, into column lists, or page by page into ``sink``
+    (then ``Listing.columns`` stays empty and memory holds a page).
 
     ``known_versions`` (uid -> resourceVersion stored for this cluster, e.g. from
-    ``io_manager.stored_versions``) makes objects listed at their stored version key-only
+    ``store.versions.stored_versions``) makes objects listed at their stored version key-only
     rows: a re-sync then reads only their keys, nothing else of them.
 
-    Raises ListingForbidden, ListingNotServed or ListingError; never returns a partial list.
+    Raises ListingForbidden, ListingNotServed or ListingError; never returns a partial list (a
+    sink has then seen part of one, and must not use it: the merge rolls it back).
     """
     started = time.monotonic()
     progress = progress or log.info
     for restart in range(LIST_RESTARTS + 1):
+        if restart and sink is not None:
+            sink.restart()
         rows = ProjectedRowBuilder(kind, cluster_uid, context_name, known_versions)
         count = pages = 0
         resource_version = None
@@ -368,6 +384,8 @@ def list_kind(api: k8s_client.ApiClient, kind: Kind, cluster_uid: str, context_n
                 for page, pages in listing:
                     count += len(page)
                     rows.add_page(page)
+                    if sink is not None:
+                        sink.add(take_frame(kind, rows.columns))
                     resource_version = page.meta.resourceVersion
                     if pages % 20 == 0:
                         remaining = page.meta.remainingItemCount
@@ -389,6 +407,15 @@ def to_frame(kind: Kind, columns: dict[str, list]) -> pd.DataFrame:
     """A listing's rows. Object dtype throughout: missing integers stay None, not NaN, all the way into COPY."""
     return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in columns.items()},
                         columns=list(kind.row_columns))
+
+
+def take_frame(kind: Kind, columns: dict[str, list]) -> pd.DataFrame:
+    """The rows built so far as a frame, the builder's lists emptied for the next page (cleared in
+    place: the builder holds their bound ``append`` methods)."""
+    frame = to_frame(kind, columns)
+    for values in columns.values():
+        values.clear()
+    return frame
 
 
 def empty_frame(kind: Kind) -> pd.DataFrame:

@@ -24,12 +24,12 @@ from k8s_assets.extraction import (
     ListingNotServed,
     empty_frame,
     list_kind,
-    to_frame,
 )
 from k8s_assets.failures import fail_fast_unless_transient
 from k8s_assets.store.clusters import CLUSTERS_TABLE
 from k8s_assets.store.contract import KindListing
 from k8s_assets.store.coverage import record_failed_listing
+from k8s_assets.store.merge import StagedMerge
 from k8s_assets.store.versions import stored_versions
 from k8s_assets.io_manager import TABLE_KEY
 from k8s_assets.resources import KubernetesResource, PostgresResource
@@ -120,17 +120,7 @@ def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster_uid: str,
                          output_name=kind.table)
 
     try:
-        api = kubernetes.api_client(context_name)
-        version = served_version(context, api, kind, context_name, kubernetes.request_timeout)
-        if version is None:
-            raise ListingNotServed(f"{kind.resource} is not served by this cluster (API discovery)",
-                                   transient=False)
-        listed_kind = kind if version == kind.version else replace(kind, version=version)
-        # Objects still at their stored resourceVersion are neither serialized nor sent again.
-        known = stored_versions(postgres.connect, kind, cluster_uid)
-        listing = list_kind(api, listed_kind, cluster_uid, context_name, page_size=kubernetes.page_size,
-                            timeout=kubernetes.request_timeout, progress=context.log.info,
-                            known_versions=known)
+        return list_into_merge(context, kind, cluster_uid, kubernetes, postgres)
     except ListingForbidden as e:
         context.log.warning(f"{kind.resource} is not visible in {context_name!r}; its rows are kept. {e}")
         return nothing_seen("forbidden", str(e))
@@ -141,11 +131,34 @@ def sync_kind(context: dg.AssetExecutionContext, kind: Kind, cluster_uid: str,
         record_failed_listing(postgres.connect, kind, cluster_uid, context_name, str(e))
         context.log.error(f"listing {kind.resource} in {context_name!r} failed; no rows were changed. {e}")
         raise
+
+
+def list_into_merge(context: dg.AssetExecutionContext, kind: Kind, cluster_uid: str,
+                    kubernetes: KubernetesResource, postgres: PostgresResource) -> dg.Output[KindListing]:
+    """List the kind, each page going into the store's merge as it arrives (memory holds a page,
+    not the kind); the IO manager finishes the merge. A listing that fails rolls back what it
+    staged, before the failure is recorded."""
+    context_name = context.partition_key
+    api = kubernetes.api_client(context_name)
+    version = served_version(context, api, kind, context_name, kubernetes.request_timeout)
+    if version is None:
+        raise ListingNotServed(f"{kind.resource} is not served by this cluster (API discovery)", transient=False)
+    listed_kind = kind if version == kind.version else replace(kind, version=version)
+    # Objects still at their stored resourceVersion are neither serialized nor sent again.
+    known = stored_versions(postgres.connect, kind, cluster_uid)
+    staged = StagedMerge(postgres.connect, kind, cluster_uid, context_name)
+    try:
+        listing = list_kind(api, listed_kind, cluster_uid, context_name, page_size=kubernetes.page_size,
+                            timeout=kubernetes.request_timeout, progress=context.log.info,
+                            known_versions=known, sink=staged)
+    except BaseException:
+        staged.abort()
+        raise
     # No log line per kind: the listing's count, pages and seconds are the materialization's
     # metadata, and each line would be one more event written per kind and run.
     return dg.Output(
         KindListing(
-            kind, cluster_uid, context_name, "complete", to_frame(kind, listing.columns),
+            kind, cluster_uid, context_name, "complete", empty_frame(kind), staged=staged,
             set_aside=list(listing.set_aside), resource_version=listing.resource_version or "",
             facts={
                 "api_version": listed_kind.api_version,

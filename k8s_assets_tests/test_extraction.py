@@ -135,3 +135,32 @@ def test_known_versions_make_key_only_rows_over_the_wire(cluster):
     listing = list_kind(api, PODS, CLUSTER_UID, "one", page_size=7, known_versions=known)
     assert listing.unchanged == len(pods) - 3 and listing.count == len(pods)
     assert sum(r is not None for r in listing.columns["raw"]) == 3
+
+
+class RecordingSink:
+    """What the store's staged merge is to a listing: it takes each page's rows as they arrive."""
+
+    def __init__(self):
+        self.frames = []
+        self.restarts = 0
+
+    def add(self, frame):
+        self.frames.append(frame)
+
+    def restart(self):
+        self.restarts += 1
+        self.frames.clear()
+
+
+def test_pages_flow_into_a_sink_one_page_at_a_time_and_a_relist_starts_it_over(cluster):
+    sim_cluster, api = cluster
+    sim_cluster.inject(Fault("expired", resource="pods", page=3, times=1))
+    sink = RecordingSink()
+    listing = list_kind(api, PODS, CLUSTER_UID, "one", page_size=7, sink=sink)
+    pods = sim_cluster.list("pods")
+    assert listing.restarts == sink.restarts == 1, "the two pages before the 410 were forgotten"
+    assert [len(f) for f in sink.frames] == [len(pods[i:i + 7]) for i in range(0, len(pods), 7)]
+    assert sorted(u for f in sink.frames for u in f["uid"]) == sorted(p["metadata"]["uid"] for p in pods)
+    assert all(list(f.columns) == list(PODS.row_columns) for f in sink.frames)
+    assert listing.count == len(pods) and all(values == [] for values in listing.columns.values()), \
+        "nothing is held beyond the page being added"

@@ -163,6 +163,38 @@ def test_every_version_is_kept_and_the_past_can_be_queried(postgres, cluster_uid
     assert overlaps(url, PODS, cluster_uid) == 0
 
 
+def test_a_staged_merge_shows_nothing_until_finished_and_an_aborted_one_changes_nothing(postgres, cluster_uid,
+                                                                                          database_url):
+    """What ``sync_kind`` does with the pages it lists: each goes into the merge as it arrives."""
+    from k8s_assets.extraction import empty_frame
+    from k8s_assets.store.merge import StagedMerge
+
+    url = database_url
+    locks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    staged = StagedMerge(postgres.connect, PODS, cluster_uid, "ctx")
+    staged.add(frame_of(PODS, cluster_uid, [pod("a", 1)]))
+    staged.restart()  # a 410 relist: page one again
+    staged.add(frame_of(PODS, cluster_uid, [pod("b", 1)]))
+    staged.add(frame_of(PODS, cluster_uid, [pod("c", 1)]))
+    assert query(url, "SELECT count(*) FROM k8s_pods") == [(0,)], "nothing is visible before the merge commits"
+    assert query(url, locks) == [(1,)], "the kind's lock is held while the listing runs"
+    result = staged.finish(KindListing(PODS, cluster_uid, "ctx", "complete", empty_frame(PODS), staged=staged))
+    assert (result.inserted, result.stored) == (2, 2)
+    assert {n for (n,) in query(url, "SELECT name FROM k8s_pods")} == {"b", "c"}
+    assert query(url, "SELECT listed_count FROM k8s_sync_coverage WHERE kind = 'k8s_pods'") == [(2,)]
+
+    # A re-sync whose listing fails after two pages: rolled back, lock and connection gone.
+    rows = query(url, "SELECT uid, resource_version, xmin::text FROM k8s_pods ORDER BY uid")
+    staged = StagedMerge(postgres.connect, PODS, cluster_uid, "ctx")
+    staged.add(frame_of(PODS, cluster_uid, [pod("b", 2)]))
+    staged.add(frame_of(PODS, cluster_uid, [pod("d", 1)]))
+    staged.abort()
+    staged.abort()  # idempotent: the step's safety net may call it again
+    assert query(url, "SELECT uid, resource_version, xmin::text FROM k8s_pods ORDER BY uid") == rows
+    assert query(url, locks) == [(0,)]
+    assert query(url, "SELECT count(*) FROM k8s_pods_history") == [(0,)]
+
+
 def test_a_forbidden_listing_leaves_history_untouched_and_coverage_says_so(postgres, cluster_uid, database_url):
     url = database_url
     before = moment(url)

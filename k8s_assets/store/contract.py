@@ -3,7 +3,9 @@
 A listing of one kind (or of one shared table's resources) in one cluster becomes a
 ``KindListing``, made once by the asset that listed it, handed by Dagster to the IO manager as
 the asset's output value, and merged by ``store.merge.merge``, which returns a ``MergeResult``.
-The IO manager (the Dagster edge) turns the two into the materialization's metadata, once.
+The IO manager (the Dagster edge) turns the two into the materialization's metadata, once. A
+kind listed by ``sync_kind`` carries its rows staged in the store's open merge, page by page, not
+in memory (``staged``).
 Nothing travels as string-keyed metadata on the way down, and the store never sees Dagster.
 This is the split of Dagster's ``DbIOManager`` (the client and type handler below the manager)
 with a typed slice in place of its ``TableSlice``.
@@ -12,11 +14,14 @@ with a typed slice in place of its ``TableSlice``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from k8s_assets.catalog.types import Kind
+
+if TYPE_CHECKING:
+    from k8s_assets.store.merge import StagedMerge
 
 # complete: the rows are every object of the kind (a merge deletes the others); forbidden and
 # not_served: nothing was seen, nothing is changed. A failed listing never reaches the store.
@@ -33,6 +38,7 @@ class KindListing:
     status: ListingStatus
     # One row per object, the kind's columns in order (object dtype: None stays None into COPY).
     # A row whose ``raw`` is None is key-only: the object is at the resourceVersion already stored.
+    # Empty when the rows were staged page by page as they were listed (``staged``).
     rows: pd.DataFrame
     # Objects listed that cannot be rows (their common columns cannot be read): dicts of uid,
     # namespace, name, resource_version and error, recorded in k8s_rejected_objects.
@@ -42,11 +48,15 @@ class KindListing:
     # What the listing measured, for people (pages, restarts, seconds, api_version, ...): shown in
     # the UI with the merge's counts, never read by the store.
     facts: dict[str, Any] = field(default_factory=dict)
+    # The merge its pages were staged into while it listed (memory holds a page, not the kind),
+    # for the IO manager to finish; None when the rows are in hand.
+    staged: StagedMerge | None = None
 
     @property
     def listed(self) -> int:
         """Objects the listing returned: every row and every object set aside."""
-        return len(self.rows) + len(self.set_aside)
+        rows = self.staged.rows if self.staged is not None else len(self.rows)
+        return rows + len(self.set_aside)
 
 
 @dataclass

@@ -1,16 +1,26 @@
 """The merge: one kind's listing of one cluster into its table, in one transaction.
 
-Under an advisory lock per (table, cluster), a cluster's first sync of a kind is COPYed straight
-into its table; later syncs COPY only (uid, resourceVersion) of what was listed, then only the new
-or changed objects in full, upsert them and delete the cluster's rows the complete listing no
-longer has. Unchanged rows are neither sent nor rewritten (they keep their xmin). Each object is
-written once: the row is its open version, and only a version that ends moves into the history
-(``versions``). Coverage (``coverage``) and rejections are written in the same transaction; a
-forbidden or unserved listing changes no row and records only its coverage; any database error
-rolls everything back.
+A merge is staged as the listing's pages arrive, a bounded chunk of rows at a time, so memory
+holds a page, not a kind (:class:`StagedMerge`, which ``sync_kind`` feeds while it lists and the
+IO manager finishes); :func:`merge` does the same with rows already in hand. Under an advisory
+lock per (table, cluster), taken before the first page:
+
+* a cluster's first sync of a kind COPYs each chunk straight into its table;
+* later syncs COPY each chunk's (uid, resourceVersion) and its new or changed objects in full
+  into staging tables (an object listed at its stored version arrives as a key only), and at
+  the end upsert the changed ones and delete the cluster's rows the complete listing no longer
+  has. Unchanged rows are neither sent nor rewritten (they keep their xmin).
+
+Each object is written once: the row is its open version, and only a version that ends moves
+into the history (``versions``). Coverage (``coverage``) and rejections are written in the same
+transaction, committed only when the listing is complete: a listing that fails halfway, a
+forbidden or unserved one, or any database error changes no row (a 410 relist discards what was
+staged and starts again under the same lock).
 """
 
 from __future__ import annotations
+
+from contextlib import ExitStack
 
 import pandas as pd
 from psycopg import sql
@@ -27,45 +37,203 @@ from k8s_assets.store.versions import (VERSION_COLUMNS, classify_staged, end_upd
 def merge(connect: Connect, listing: KindListing, keep_history: bool = True) -> MergeResult:
     """Merge one listing (its versions, coverage and rejections with it) and say what it did.
 
+    A listing made by ``sync_kind`` was staged while it was listed (``listing.staged``); one
+    with its rows in hand (tests, shared tables, benchmarks) is staged here, in one chunk.
     ``keep_history=False`` exists for the benchmark that measures what versions cost.
     """
-    kind, frame, set_aside, cluster_uid = listing.kind, listing.rows, listing.set_aside, listing.cluster_uid
-    if not cluster_uid:
-        raise ValueError(f"{kind.table}: the listing names no cluster")
-    if len(set_aside) > MAX_REJECTED:
-        raise RefusedRows(f"{kind.table}: more than {MAX_REJECTED} objects cannot be read (a systematic problem, "
-                          f"not a few odd objects); the first: {set_aside[0]['error']}")
-    complete = listing.status == "complete"
-    counts: dict = {}
-    versions: dict = {}
-    rejected: list[dict] = []
-    table = sql.Identifier(kind.table)
-    history = sql.Identifier(history_table(kind)) if keep_history else None
-    with connect() as conn:
-        if complete and keep_history:
-            ensure_history_partitions(conn, kind)
-        with conn.transaction():
-            cur = conn.cursor()
-            cur.execute(sql_text("merge/lock.sql"), {"table": kind.table, "cluster_uid": cluster_uid})
+    staged = listing.staged
+    if staged is None:
+        staged = StagedMerge(connect, listing.kind, listing.cluster_uid, listing.context_name, keep_history)
+        try:
+            if listing.status == "complete":
+                staged.add(listing.rows)
+        except BaseException:
+            staged.abort()
+            raise
+    return staged.finish(listing)
+
+
+class StagedMerge:
+    """One kind's merge, staged chunk by chunk while the listing runs, applied by ``finish``.
+
+    Holds a connection, its transaction and the kind's advisory lock for the cluster from
+    construction to ``finish`` or ``abort`` (one of them always ends it: ``sync_kind`` and the
+    step make sure). ``add`` takes a chunk of rows (the listing's DataFrame contract, per chunk);
+    ``restart`` discards what was staged (the listing relists after a 410).
+    """
+
+    def __init__(self, connect: Connect, kind: Kind, cluster_uid: str, context_name: str,
+                 keep_history: bool = True):
+        if not cluster_uid:
+            raise ValueError(f"{kind.table}: the listing names no cluster")
+        self.kind, self.cluster_uid, self.context_name = kind, cluster_uid, context_name
+        self.table = sql.Identifier(kind.table)
+        self.history = sql.Identifier(history_table(kind)) if keep_history else None
+        self.stored_columns = (*kind.row_columns, "synced_at")
+        self.typed = {c.name: c.sql_type for c in kind.columns}
+        self.finished = False
+        self._stack = ExitStack()
+        try:
+            conn = self._stack.enter_context(connect())
+            if keep_history:
+                ensure_history_partitions(conn, kind)
+            self._stack.enter_context(conn.transaction())
+            self.cur = conn.cursor()
+            self.cur.execute(sql_text("merge/lock.sql"), {"table": kind.table, "cluster_uid": cluster_uid})
+            self.first_sync = not self.cur.execute(sql_template("merge/cluster_has_rows.sql", table=self.table),
+                                                   {"cluster_uid": cluster_uid}).fetchone()[0]
+            if not self.first_sync:
+                self.cur.execute(sql_text("merge/create_stage_keys.sql"))
+                self.cur.execute(sql_template("merge/create_stage_rows.sql", table=self.table))
+            self.cur.execute("SAVEPOINT listing")
+        except BaseException:
+            self._stack.close()
+            raise
+        self._reset_counts()
+
+    def _reset_counts(self) -> None:
+        self.rows = 0  # rows added (objects listed, less those set aside by the listing)
+        self.refused: list[dict] = []  # rows the database refused, as k8s_rejected_objects rows
+        self.nulled = 0
+        self.first_nulled: str | None = None
+
+    # -- while listing ----------------------------------------------------------------------
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Stage one chunk of rows (in the first sync: write them)."""
+        if not len(frame):
+            return
+        self.rows += len(frame)
+        key_only = frame["raw"].isna() if "raw" in frame.columns else pd.Series(False, index=frame.index)
+        columns = self.kind.row_columns
+        if self.first_sync:
+            if key_only.any():
+                # Key-only rows came from versions read before this lock; the rows are gone now.
+                raise ValueError(f"{self.kind.table}: the listing relied on stored versions, but the cluster has "
+                                 "no rows any more (deleted concurrently); list again")
+            copied = copy_frame(self.cur, self.kind.table, frame, columns, self.typed)
+            refused = copied.rejected
+        else:
+            # A refused key (a malformed uid) leaves its object out of the listing's keys; no
+            # stored row can have that uid, so nothing is deleted for it, and its row is not sent.
+            send = ~key_only
+            keys = pd.DataFrame({"uid": frame["uid"], "resource_version": frame["resource_version"],
+                                 "sent": send}, dtype=object)
+            refused = copy_frame(self.cur, "k8s_stage_keys", keys, ("uid", "resource_version", "sent")).rejected
+            if refused:
+                send.iloc[[r.position for r in refused]] = False
+            sent = frame[send]
+            copied = copy_frame(self.cur, "k8s_stage_rows", sent, columns, self.typed)
+            # A refused row keeps its key staged, so a stored older version of it stays.
+            refused = refused + [Rejection(int(frame.index.get_loc(sent.index[r.position])), r.error)
+                                 for r in copied.rejected]
+        self.refused += rejected_objects(frame, refused)
+        self.nulled += len(copied.nulled)
+        self.first_nulled = self.first_nulled or copied.first_nulled
+        if len(self.refused) > MAX_REJECTED:
+            raise RefusedRows(f"{self.kind.table}: the database refused more than {MAX_REJECTED} rows; the first: "
+                              f"{self.refused[0]['error']}")
+
+    def restart(self) -> None:
+        """The listing starts again (a 410 relist): what it staged so far is discarded."""
+        self.cur.execute("ROLLBACK TO SAVEPOINT listing")
+        self._reset_counts()
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def finish(self, listing: KindListing) -> MergeResult:
+        """Apply what was staged for a complete listing (or only record the coverage of one
+        that saw nothing), commit, and say what the merge did."""
+        kind, cur, cluster_uid = self.kind, self.cur, self.cluster_uid
+        try:
+            set_aside = listing.set_aside
+            if len(set_aside) > MAX_REJECTED:
+                raise RefusedRows(f"{kind.table}: more than {MAX_REJECTED} objects cannot be read (a systematic "
+                                  f"problem, not a few odd objects); the first: {set_aside[0]['error']}")
+            complete = listing.status == "complete"
+            counts: dict = {}
+            versions = {"versions_opened": 0, "versions_closed": 0, "versions_moved_forward": 0}
+            rejected: list[dict] = []
             if complete:
-                counts, versions, refused = _merge_complete(cur, kind, table, history, frame, cluster_uid,
-                                                            set_aside)
-                rejected = distinct_rejection_keys([*map(bounded, set_aside), *rejected_objects(frame, refused)])
-                record_rejections(cur, kind, cluster_uid, listing.context_name, rejected)
-            previous = record_coverage(cur, kind, cluster_uid, listing.context_name, listing.status,
-                                       listing.listed if complete else None, listing.resource_version,
+                counts = self._apply(set_aside, versions)
+                rejected = distinct_rejection_keys([*map(bounded, set_aside), *self.refused])
+                record_rejections(cur, kind, cluster_uid, self.context_name, rejected)
+            previous = record_coverage(cur, kind, cluster_uid, self.context_name, listing.status,
+                                       self.rows + len(set_aside) if complete else None, listing.resource_version,
                                        listing.message or None)
             if kind.after_merge and complete:
                 cur.execute(sql_text(f"after_merge/{kind.after_merge}"), {"cluster_uid": cluster_uid})
-            stored = cur.execute(
-                sql_template("merge/cluster_row_count.sql", table=table), {"cluster_uid": cluster_uid}
-            ).fetchone()[0]
+            stored = cur.execute(sql_template("merge/cluster_row_count.sql", table=self.table),
+                                 {"cluster_uid": cluster_uid}).fetchone()[0]
             history_rows = 0
-            if history is not None:
+            if self.history is not None:
                 history_rows = cur.execute(sql_text("history/estimated_rows.sql"),
                                            {"history_table": history_table(kind)}).fetchone()[0]
-    return MergeResult(previous_status=previous or "", stored=stored, rejected=rejected,
-                       history_rows_estimate=history_rows, **counts, **versions)
+        except BaseException:
+            self.abort()
+            raise
+        self.finished = True
+        self._stack.close()  # commits, then closes the connection
+        return MergeResult(previous_status=previous or "", stored=stored, rejected=rejected,
+                           history_rows_estimate=history_rows, **counts, **versions)
+
+    def abort(self) -> None:
+        """Roll back everything staged and close the connection (idempotent)."""
+        if self.finished:
+            return
+        self.finished = True
+        aborted = RuntimeError(f"{self.kind.table}: merge aborted")
+        self._stack.__exit__(type(aborted), aborted, None)
+
+    def _apply(self, set_aside: list[dict], versions: dict) -> dict:
+        """Counts of the merge of a complete listing; fills in ``versions``."""
+        cur, table, history, cluster_uid = self.cur, self.table, self.history, self.cluster_uid
+        listed, refused = self.rows, len(self.refused)
+        if self.first_sync:
+            if history is not None:
+                # Each row is its own open version (valid_from and began 'first_seen' are the
+                # table's defaults): a first sync writes every object once.
+                versions["versions_opened"] = listed - refused
+            return dict(inserted=listed - refused, unfit_columns=self.nulled, first_unfit=self.first_nulled)
+        if set_aside:
+            # An object set aside keeps its key staged, so a stored older version of it stays (as a
+            # refused row's does); a key the database refuses (a malformed uid) matches no stored row.
+            copy_frame(cur, "k8s_stage_keys", pd.DataFrame(
+                [(r["uid"], r["resource_version"]) for r in set_aside if r["resource_version"] is not None],
+                columns=["uid", "resource_version"], dtype=object), ("uid", "resource_version"))
+        # A key-only row the database now calls changed: another writer of this cluster changed
+        # or deleted the row after the listing read its version. Leave that writer's row as it
+        # is; the next sync lists the object again.
+        left_to_other_writer = cur.execute(sql_template("merge/left_to_other_writer.sql", table=table),
+                                           {"cluster_uid": cluster_uid}).fetchone()[0]
+        column_list = sql.SQL(", ").join(map(sql.Identifier, self.stored_columns))
+        staged_list = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in self.stored_columns)
+        with_versions = (*self.stored_columns, *VERSION_COLUMNS)
+        moved = classify_staged(cur, self.kind, table, cluster_uid)
+        if history is not None:
+            # Before the upsert: the stored rows are still the previous versions here.
+            versions["versions_closed"] = end_updated_versions(cur, table, history, with_versions, cluster_uid)
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+            for c in with_versions if c not in ("cluster_uid", "uid"))
+        inserted, updated = cur.execute(sql_template(
+            "merge/upsert_staged_rows.sql", table=table, columns=column_list, staged_columns=staged_list,
+            assignments=assignments,
+        )).fetchone()
+        if history is not None:
+            versions["versions_opened"] = inserted + updated - moved
+            versions["versions_moved_forward"] = moved
+            deleted, closed = cur.execute(sql_template(
+                "history/delete_stale.sql", table=table, history=history,
+                columns=sql.SQL(", ").join(map(sql.Identifier, with_versions))),
+                {"cluster_uid": cluster_uid}).fetchone()
+            versions["versions_closed"] += closed
+        else:
+            deleted = cur.execute(sql_template("merge/delete_stale.sql", table=table),
+                                  {"cluster_uid": cluster_uid}).rowcount
+        return dict(inserted=inserted, updated=updated, deleted=deleted,
+                    unchanged=listed - inserted - updated - refused, unfit_columns=self.nulled,
+                    first_unfit=self.first_nulled, left_to_other_writer=left_to_other_writer)
 
 
 def bounded(rejection: dict) -> dict:
@@ -109,91 +277,3 @@ def record_rejections(cur, kind: Kind, cluster_uid: str, context_name: str, reje
         cur.executemany(sql_text("merge/record_rejection.sql"),
                         [{**r, "cluster_uid": cluster_uid, "kind": kind.table, "context_name": context_name}
                          for r in rejected])
-
-
-def _merge_complete(cur, kind: Kind, table: sql.Identifier, history: sql.Identifier | None, frame: pd.DataFrame,
-                    cluster_uid: str, set_aside: list[dict] = ()) -> tuple[dict, dict, list[Rejection]]:
-    """Counts of the merge and of the versions, and the rows (positions in ``frame``) the database refused."""
-    columns = kind.row_columns
-    typed = {c.name: c.sql_type for c in kind.columns}
-    stored_columns = (*columns, "synced_at")
-    column_list = sql.SQL(", ").join(map(sql.Identifier, stored_columns))
-    staged_list = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in stored_columns)
-    versions = {"versions_opened": 0, "versions_closed": 0, "versions_moved_forward": 0}
-    listed = len(frame)
-    has_rows = cur.execute(sql_template("merge/cluster_has_rows.sql", table=table),
-                           {"cluster_uid": cluster_uid}).fetchone()[0]
-    key_only = frame["raw"].isna() if "raw" in frame.columns else None
-    if not has_rows:
-        if key_only is not None and key_only.any():
-            # Key-only rows came from versions read before this lock; the rows are gone now.
-            raise ValueError(f"{kind.table}: the listing relied on stored versions, but the cluster has no "
-                             "rows any more (deleted concurrently); list again")
-        # Each row is its own open version (valid_from and began 'first_seen' are the table's
-        # defaults): a first sync writes every object once.
-        copied = copy_frame(cur, kind.table, frame, columns, typed)
-        refused, nulled = copied.rejected, copied.nulled
-        if history is not None:
-            versions["versions_opened"] = listed - len(refused)
-        return (dict(inserted=listed - len(refused), unfit_columns=len(nulled), first_unfit=copied.first_nulled),
-                versions, refused)
-
-    cur.execute(sql_text("merge/create_stage_keys.sql"))
-    # A refused key (a malformed uid) leaves its object out of the listing's keys; no stored
-    # row can have that uid, so nothing is deleted for it.
-    refused = copy_frame(cur, "k8s_stage_keys", frame, ("uid", "resource_version")).rejected
-    nulled: list[int] = []
-    first_nulled = None
-    if set_aside:
-        # An object set aside keeps its key staged, so a stored older version of it stays (as a
-        # refused row's does); a key the database refuses (a malformed uid) matches no stored row.
-        copy_frame(cur, "k8s_stage_keys", pd.DataFrame(
-            [(r["uid"], r["resource_version"]) for r in set_aside if r["resource_version"] is not None],
-            columns=["uid", "resource_version"], dtype=object), ("uid", "resource_version"))
-    changed = {str(uid) for (uid,) in cur.execute(sql_template("merge/changed_uids.sql", table=table),
-                                                   {"cluster_uid": cluster_uid})}
-    inserted = updated = 0
-    send = frame["uid"].isin(changed) if changed else None
-    stale_hints = 0
-    if send is not None and key_only is not None:
-        # A key-only row the database now calls changed: another writer of this cluster
-        # changed or deleted the row after the listing read its version. Leave that
-        # writer's row as it is; the next sync lists the object again.
-        stale_hints = int((send & key_only).sum())
-        send &= ~key_only
-    if send is not None and send.any():
-        cur.execute(sql_template("merge/create_stage_rows.sql", table=table))
-        sent = frame[send]
-        # A refused row keeps its key staged, so a stored older version of it stays.
-        copied = copy_frame(cur, "k8s_stage_rows", sent, columns, typed)
-        refused += [Rejection(int(frame.index.get_loc(sent.index[r.position])), r.error) for r in copied.rejected]
-        nulled, first_nulled = copied.nulled, copied.first_nulled
-        moved = classify_staged(cur, kind, table, cluster_uid)
-        if history is not None:
-            # Before the upsert: the stored rows are still the previous versions here.
-            versions["versions_closed"] = end_updated_versions(cur, table, history,
-                                                               (*stored_columns, *VERSION_COLUMNS), cluster_uid)
-        assignments = sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-            for c in (*stored_columns, *VERSION_COLUMNS) if c not in ("cluster_uid", "uid")
-        )
-        inserted, updated = cur.execute(sql_template(
-            "merge/upsert_staged_rows.sql", table=table, columns=column_list, staged_columns=staged_list,
-            assignments=assignments,
-        )).fetchone()
-        if history is not None:
-            versions["versions_opened"] = inserted + updated - moved
-            versions["versions_moved_forward"] = moved
-    if history is not None:
-        deleted, closed = cur.execute(sql_template(
-            "history/delete_stale.sql", table=table, history=history,
-            columns=sql.SQL(", ").join(map(sql.Identifier, (*stored_columns, *VERSION_COLUMNS)))),
-            {"cluster_uid": cluster_uid}).fetchone()
-        versions["versions_closed"] += closed
-    else:
-        deleted = cur.execute(sql_template("merge/delete_stale.sql", table=table),
-                              {"cluster_uid": cluster_uid}).rowcount
-    counts = dict(inserted=inserted, updated=updated, deleted=deleted,
-                  unchanged=listed - inserted - updated - len(refused), unfit_columns=len(nulled),
-                  first_unfit=first_nulled, left_to_other_writer=stale_hints)
-    return counts, versions, refused
