@@ -257,19 +257,19 @@ def test_postgres_crash_mid_merge_keeps_each_kind_whole_and_the_next_sync_comple
         # The crash: configmaps' merge has upserted and deleted its rows and written their
         # versions, in its transaction, under its advisory lock; PostgreSQL dies before COMMIT.
         at_crash = {}
-        merge_complete = store_merge._merge_complete
+        apply_staged = store_merge.StagedMerge._apply
 
-        def crash_before_commit(cur, kind, *args):
-            result = merge_complete(cur, kind, *args)
-            if kind.table == "k8s_configmaps" and not at_crash:
+        def crash_before_commit(staged, *args):
+            result = apply_staged(staged, *args)
+            if staged.kind.table == "k8s_configmaps" and not at_crash:
                 at_crash["advisory_locks"] = len(advisory_locks(url))
                 at_crash["slots"] = claimed_slots(instance)
                 own_postgres.crash()
             return result
 
-        monkeypatch.setattr(store_merge, "_merge_complete", crash_before_commit)
+        monkeypatch.setattr(store_merge.StagedMerge, "_apply", crash_before_commit)
         crashed = sync(defs, instance, context)
-        monkeypatch.setattr(store_merge, "_merge_complete", merge_complete)
+        monkeypatch.setattr(store_merge.StagedMerge, "_apply", apply_staged)
         assert at_crash == {"advisory_locks": 1, "slots": 1}, "the merge held its lock and the run its slot"
         assert not crashed.success
         reason = failure_reason(crashed)  # what `k8s-assets sync` would print
