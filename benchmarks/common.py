@@ -13,10 +13,13 @@ from k8s_assets.store.database import sql_text  # noqa: E402
 
 
 def job_kinds(kubeconfig: str):
-    """The kinds the k8s_sync job syncs (K8S_ASSETS_RESOURCES, default all)."""
+    """The typed kinds the k8s_sync job syncs (K8S_ASSETS_RESOURCES, default all). The shared table
+    of other resources is not one list path (the simulator serves none of them) and is left out."""
     import os
 
-    return load_settings({**os.environ, "KUBECONFIG": kubeconfig}).kinds
+    from k8s_assets.catalog.generic import is_shared_table
+
+    return tuple(k for k in load_settings({**os.environ, "KUBECONFIG": kubeconfig}).kinds if not is_shared_table(k))
 
 
 def api_and_cluster(kubeconfig: str, context_name: str, url: str | None = None):
