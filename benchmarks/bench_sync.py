@@ -71,7 +71,9 @@ def start_postgres(workdir: Path):
     return server, server.get_uri()
 
 
-def fresh_database(server_url: str, name: str) -> str:
+def fresh_database(server_url: str, name: str, root: Path | None = None) -> str:
+    """A new database, migrated by this checkout, or by the tree at ``root`` (a compared commit:
+    its own migrations, in a process of its own)."""
     import psycopg
     from psycopg import sql
 
@@ -82,7 +84,11 @@ def fresh_database(server_url: str, name: str) -> str:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     parts = urlsplit(server_url)
     url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-    migrate(url)
+    if root is None:
+        migrate(url)
+    else:
+        subprocess.run([sys.executable, "-c", "import sys; from k8s_assets.store.migrations import migrate; "
+                        "migrate(sys.argv[1])", url], check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
     return url
 
 
@@ -208,7 +214,7 @@ def bench_size(size: int, server_url: str, workdir: Path, args) -> dict:
         kc = sim.kubeconfig
         baseline_args = ["--kinds", args.baseline_kinds, "--max-rows", str(args.baseline_max_rows)]
         today = checkout(args.compare_with, workdir) if args.compare_with else None
-        today_url = fresh_database(server_url, f"bench_today_{tag}") if today else None
+        today_url = fresh_database(server_url, f"bench_today_{tag}", today) if today else None
         out: dict = {"size": size, "simulator_objects": counts}
 
         log(f"size {size}: lower bound (list-and-parse, COPY)")
