@@ -47,11 +47,11 @@ RESULTS = HERE / "results"
 MIB = 1024 * 1024
 
 TARGETS = {
-    "full_vs_lower_bound": ("full sync / (receive the list bytes + COPY)", "<=", 1.2),
+    "full_vs_lower_bound": ("full sync / (receive the list bytes + COPY)", "<=", 1.15),
     "baseline_full_vs_full": ("baseline full / full sync (pods)", ">=", 4.0),
-    "resync_vs_full": ("re-sync (1% changed) / full sync", "<=", 0.2),
+    "resync_vs_full": ("re-sync (1% changed) / full sync", "<=", 0.25),
     "baseline_resync_vs_resync": ("baseline re-sync / re-sync (pods)", ">=", 20.0),
-    "peak_rss_mib": ("peak RSS of the sync (MiB)", "<=", 1024.0),
+    "peak_rss_mib": ("peak RSS of the sync (MiB)", "<=", 400.0),
     "today_full_vs_full": ("today's full sync / new full sync", "info", 0),
     "today_resync_vs_resync": ("today's re-sync / new re-sync", "info", 0),
 }
@@ -297,7 +297,9 @@ def write_markdown(results: list[dict], command: str, path: Path) -> None:
         "PostgreSQL 18 share the machine. Wall times of the pipeline are the Dagster job's "
         "(`dagster.execute_job`, every asset, no asset checks), excluding the child's interpreter and import "
         "start-up. "
-        "Peak RSS is the sync's whole process tree, sampled every 50 ms.", "",
+        "Peak RSS is the sync's whole process tree, sampled every 50 ms. A kind's listing time includes "
+        "staging its pages into the merge as they arrive (COPY); its merge time is the rest (apply and "
+        "commit). Before that (today's implementation) the listing held the kind and the merge did all of it.", "",
         "| pods | what | objects | wall s | objects/s | peak RSS MiB |",
         "|---:|---|---:|---:|---:|---:|",
     ]
@@ -349,6 +351,12 @@ def write_markdown(results: list[dict], command: str, path: Path) -> None:
             target = "(no target)" if op == "info" else f"{op} {limit:g}"
             verdict = "" if op == "info" else ("pass" if passed(key, value) else "**FAIL**")
             lines.append(f"| {r['size']:,} | {label} {target} | {value:.2f} | {verdict} |")
+    peaks = [r["full"]["peak_rss_mib"] for r in results]
+    if len(peaks) > 1:
+        spread = max(peaks) / min(peaks)
+        lines += ["", f"Peak RSS of the full sync from {results[0]['size']:,} to {results[-1]['size']:,} pods: "
+                      f"{min(peaks):,.0f} to {max(peaks):,.0f} MiB, a spread of {(spread - 1) * 100:.0f}% "
+                      f"(target: within 15%): {'pass' if spread <= 1.15 else '**FAIL**'}."]
     lines += ["", "Targets are stated for the 150,000-pod cluster; smaller sizes are shown for the trend.", ""]
     lines += ["## Counts per kind", ""]
     for r in results:
@@ -358,6 +366,11 @@ def write_markdown(results: list[dict], command: str, path: Path) -> None:
 
 
 def write_plot(results: list[dict], path: Path) -> None:
+    try:
+        import matplotlib  # noqa: F401 - only the plot needs it (the bench extra)
+    except ImportError:
+        print(f"matplotlib is not installed: {path} not drawn", file=sys.stderr)
+        return
     import matplotlib
 
     matplotlib.use("Agg")
