@@ -312,12 +312,16 @@ def names_unique(e: Evaluation) -> dg.AssetCheckResult:
     return e.results.result("names_unique", finding.offending == 0, text, finding)
 
 
-def history_matches_current(e: Evaluation) -> dg.AssetCheckResult:
+def versions_overlap(kind: Kind) -> sql.Composed:
+    """The query of ``history_matches_current``: versions of one object valid at once."""
     # The namespace of a version whose object is gone is the version's own.
-    namespace = sql.SQL("h.namespace") if has_namespaces(e.kind) else sql.SQL("NULL::text")
-    finding = run_finding(e.cur, kind_template("history/versions_overlap.sql", e.kind, namespace=namespace,
-                                               history=sql.Identifier(f"{e.kind.table}_history")),
-                          {"cluster_uid": e.cluster_uid})
+    namespace = sql.SQL("h.namespace") if has_namespaces(kind) else sql.SQL("NULL::text")
+    return kind_template("history/versions_overlap.sql", kind, namespace=namespace,
+                         history=sql.Identifier(f"{kind.table}_history"))
+
+
+def history_matches_current(e: Evaluation) -> dg.AssetCheckResult:
+    finding = run_finding(e.cur, versions_overlap(e.kind), {"cluster_uid": e.cluster_uid})
     return e.results.result("history_matches_current", finding.offending == 0,
                             summary(finding, "versions overlap") if finding.offending
                             else "no object has two versions valid at once", finding)

@@ -88,14 +88,10 @@ def versions(url: str, uid: str) -> list[tuple]:
 
 def overlaps(url: str, kind, cluster_uid: str) -> int:
     """What the check history_matches_current finds: versions of one object valid at once."""
-    from k8s_assets.checks import has_namespaces, kind_template
-    from psycopg import sql
+    from k8s_assets.checks import versions_overlap
 
-    statement = kind_template("history/versions_overlap.sql", kind,
-                              namespace=sql.SQL("h.namespace" if has_namespaces(kind) else "NULL::text"),
-                              history=sql.Identifier(f"{kind.table}_history"))
     with psycopg.connect(url) as conn:
-        return len(conn.execute(statement, {"cluster_uid": cluster_uid}).fetchall())
+        return len(conn.execute(versions_overlap(kind), {"cluster_uid": cluster_uid}).fetchall())
 
 
 def test_every_version_is_kept_and_the_past_can_be_queried(postgres, cluster_uid, database_url):

@@ -17,7 +17,7 @@ from psycopg import sql
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
-from k8s_assets.store.database import sql_template
+from k8s_assets.store.database import column_list, sql_template
 
 # More refused objects than this is no longer a few hostile objects but a systematic problem
 # (a bug, a schema out of date): fail the merge and say so instead of setting the kind aside.
@@ -84,7 +84,7 @@ def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str],
     statement = sql_template(
         "merge/copy_rows.sql",
         target=sql.Identifier(target),
-        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        columns=column_list(columns),
     )
     rows = zip(*(column_values(frame[c]) for c in columns))
     try:

@@ -13,7 +13,7 @@ import logging
 import os
 import warnings
 from importlib.resources.abc import Traversable
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import psycopg
@@ -52,6 +52,13 @@ def sql_text(name: str) -> str:
 def sql_template(name: str, **identifiers: sql.Composable) -> sql.Composed:
     """A SQL file whose ``{placeholders}`` are filled with quoted identifiers or SQL fragments."""
     return sql.SQL(sql_text(name)).format(**identifiers)
+
+
+def column_list(columns: Iterable[str], alias: str | None = None) -> sql.Composed:
+    """Quoted column names joined by commas, each qualified by ``alias`` when given (``s."uid"``)."""
+    if alias is None:
+        return sql.SQL(", ").join(map(sql.Identifier, columns))
+    return sql.SQL(", ").join(sql.Identifier(alias, c) for c in columns)
 
 
 @functools.cache

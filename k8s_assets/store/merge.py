@@ -29,7 +29,7 @@ from k8s_assets.catalog.types import Kind, safe_text
 from k8s_assets.store.contract import KindListing, MergeResult
 from k8s_assets.store.copy import MAX_REJECTED, Rejection, RefusedRows, copy_frame
 from k8s_assets.store.coverage import record_coverage
-from k8s_assets.store.database import Connect, sql_template, sql_text
+from k8s_assets.store.database import Connect, column_list, sql_template, sql_text
 from k8s_assets.store.versions import (VERSION_COLUMNS, classify_staged, end_updated_versions,
                                        ensure_history_partitions, history_table)
 
@@ -206,8 +206,6 @@ class StagedMerge:
         # is; the next sync lists the object again.
         left_to_other_writer = cur.execute(sql_template("merge/left_to_other_writer.sql", table=table),
                                            {"cluster_uid": cluster_uid}).fetchone()[0]
-        column_list = sql.SQL(", ").join(map(sql.Identifier, self.stored_columns))
-        staged_list = sql.SQL(", ").join(sql.SQL("s.{}").format(sql.Identifier(c)) for c in self.stored_columns)
         with_versions = (*self.stored_columns, *VERSION_COLUMNS)
         moved = classify_staged(cur, self.kind, table, cluster_uid)
         if history is not None:
@@ -217,15 +215,15 @@ class StagedMerge:
             sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
             for c in with_versions if c not in ("cluster_uid", "uid"))
         inserted, updated = cur.execute(sql_template(
-            "merge/upsert_staged_rows.sql", table=table, columns=column_list, staged_columns=staged_list,
+            "merge/upsert_staged_rows.sql", table=table, columns=column_list(self.stored_columns),
+            staged_columns=column_list(self.stored_columns, "s"),
             assignments=assignments,
         )).fetchone()
         if history is not None:
             versions["versions_opened"] = inserted + updated - moved
             versions["versions_moved_forward"] = moved
             deleted, closed = cur.execute(sql_template(
-                "history/delete_stale.sql", table=table, history=history,
-                columns=sql.SQL(", ").join(map(sql.Identifier, with_versions))),
+                "history/delete_stale.sql", table=table, history=history, columns=column_list(with_versions)),
                 {"cluster_uid": cluster_uid}).fetchone()
             versions["versions_closed"] += closed
         else:

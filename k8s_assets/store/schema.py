@@ -31,7 +31,7 @@ from psycopg import sql
 
 from k8s_assets import catalog
 from k8s_assets.catalog.types import COMMON_COLUMNS, Kind
-from k8s_assets.store.database import sql_text
+from k8s_assets.store.database import column_list, sql_text
 from k8s_assets.store.versions import VERSION_COLUMNS
 
 
@@ -113,7 +113,7 @@ def plan(conn: psycopg.Connection, kinds: Iterable[Kind] = catalog.KINDS) -> Pla
                 changes.append(Change(kind.table, f"add index on {', '.join(columns)}", sql.SQL(
                     "CREATE INDEX {} ON {} ({})").format(
                     sql.Identifier(_index_name(kind, columns)), table,
-                    sql.SQL(", ").join(map(sql.Identifier, ("cluster_uid", *columns))))))
+                    column_list(("cluster_uid", *columns)))))
         if live_comments.get((kind.table, "")) != kind.description:
             changes.append(Change(kind.table, "comment on table", sql.SQL("COMMENT ON TABLE {} IS {}").format(
                 table, sql.Literal(kind.description))))

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from k8s_assets.catalog.types import Kind
-from k8s_assets.store.database import Connect, sql_template, sql_text
+from k8s_assets.store.database import Connect, column_list, sql_template, sql_text
 
 def history_table(kind: Kind) -> str:
     return f"{kind.table}_history"
@@ -54,8 +54,7 @@ def end_updated_versions(cur, table: sql.Identifier, history: sql.Identifier, co
     """Move the stored rows of updated objects into the history, before the upsert overwrites them."""
     return cur.execute(sql_template(
         "history/end_updated.sql", table=table, history=history,
-        columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        stored_columns=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns),
+        columns=column_list(columns), stored_columns=column_list(columns, "t"),
     ), {"cluster_uid": cluster_uid}).rowcount
 
 
