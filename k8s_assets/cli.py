@@ -1,4 +1,4 @@
-"""The ``k8s-assets`` command: simulate, migrate, sync, rbac, demo, dev."""
+"""The ``k8s-assets`` command: simulate, migrate, sync, watch, rbac, demo, dev."""
 
 # Nothing here relies on PATH: whatever the command starts runs on the interpreter running it
 # (sys.executable), so it works from an unactivated virtualenv and from a pipx install.
@@ -27,6 +27,13 @@ def _sync(args) -> int:
     from k8s_assets.sync import run_sync
 
     return run_sync(tuple(p.strip() for value in args.context for p in value.split(",") if p.strip()))
+
+
+def _watch(args) -> int:
+    from k8s_assets.watcher import WatchOptions, run_watch
+
+    options = WatchOptions(batch_seconds=args.batch_seconds, batch_events=args.batch_events)
+    return run_watch(tuple(p.strip() for value in args.context for p in value.split(",") if p.strip()), options)
 
 
 def _rbac(args) -> int:
@@ -135,6 +142,20 @@ def main(argv: list[str] | None = None) -> int:
                       help="context name or glob pattern among the selected contexts (repeatable or comma-separated; "
                            "default: every selected context)")
     sync.set_defaults(run=_sync)
+
+    watch = sub.add_parser("watch", help="keep the inventory and its history current to the event, until stopped "
+                                         "(SIGINT or SIGTERM)",
+                           description="Per context: list each selected kind once (or resume where the last watch "
+                                       "stopped), then watch it, applying its events in small batches. The "
+                                       "scheduled sync stays the reconciler.")
+    watch.add_argument("--context", action="append", default=[], metavar="GLOB",
+                       help="context name or glob pattern among the selected contexts (repeatable or comma-separated; "
+                            "default: every selected context)")
+    watch.add_argument("--batch-seconds", type=float, default=2.0,
+                       help="apply a kind's events at most this long after the first arrived (default 2)")
+    watch.add_argument("--batch-events", type=int, default=5000,
+                       help="... or as soon as this many are waiting (default 5000)")
+    watch.set_defaults(run=_watch)
 
     from k8s_assets.config import SECRETS_MODES
 

@@ -19,7 +19,7 @@ import pandas as pd
 from kubernetes import client as k8s_client
 
 from k8s_assets.config import KubeContext
-from k8s_assets.extraction import ListingError, _status_message, get_json
+from k8s_assets.extraction import ListingError, status_message, get_json
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def describe_cluster(api: k8s_client.ApiClient, context: KubeContext, timeout: f
         raise ClusterUnreachable(f"context {context.name!r}: the API server at {context.server} did not answer: "
                                  f"{e}") from e
     if version is None:
-        message, _ = _status_message(status, body)
+        message, _ = status_message(status, body)
         raise ClusterUnreachable(f"context {context.name!r}: GET /version answered HTTP {status}: {message}",
                                  status=status, transient=status >= 500)
     status, namespace, body = get_json(api, "/api/v1/namespaces/kube-system", timeout=timeout)
@@ -92,7 +92,7 @@ def describe_cluster(api: k8s_client.ApiClient, context: KubeContext, timeout: f
         raise ClusterUnreachable(f"context {context.name!r}: the API server refused the credentials (401)",
                                  status=401, transient=False)
     if status >= 500 or status == 429:
-        message, _ = _status_message(status, body)
+        message, _ = status_message(status, body)
         raise ClusterUnreachable(f"context {context.name!r}: reading kube-system failed with HTTP {status}: "
                                  f"{message}", status=status)
     # 403/404: kube-system cannot be read; fall back to the server URL, recorded as such. So does a

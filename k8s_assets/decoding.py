@@ -637,6 +637,17 @@ class ProjectedRowBuilder(RowBuilder):
             c[name].extend(nothing)
         self.unchanged += count
 
+    def add_keyed_bytes(self, item: bytes, uid: str | None, resource_version: str | None, name: str | None,
+                        namespace: str | None) -> None:
+        """One object whose keys were read already (a streaming list's event): a key-only row when
+        it is at its stored version, else as ``add_bytes``."""
+        known = self.known_versions
+        if (known is not None and uid is not None and resource_version is not None
+                and known.get(uid) == resource_version and isinstance(name, str)):
+            self._add_key_only(uid, resource_version, name, namespace if isinstance(namespace, str) else None)
+        else:
+            self.add_bytes(item)
+
     def add_bytes(self, item: bytes, may_hold_nul: bool = True) -> None:
         """One list item, as the bytes it came as. The guard of the projected path: an object that
         breaks it is decoded whole and goes through ``add``, which stores it or sets it aside."""

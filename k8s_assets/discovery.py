@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from kubernetes import client as k8s_client
 
 from k8s_assets.catalog.types import Kind
-from k8s_assets.extraction import ListingError, _status_message, get_json
+from k8s_assets.extraction import ListingError, status_message, get_json
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _group_version_path(group: str, version: str) -> str:
 def _fetch(api: k8s_client.ApiClient, path: str, timeout: float) -> dict:
     status, payload, body = get_json(api, path, timeout=timeout)
     if payload is None:
-        message, reason = _status_message(status, body)
+        message, reason = status_message(status, body)
         raise ListingError(f"discovery GET {path} failed with HTTP {status}: {message}", status=status,
                            reason=reason, transient=status >= 500 or status == 429)
     return payload

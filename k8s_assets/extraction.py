@@ -115,10 +115,13 @@ def request_retries() -> Retry:
     )
 
 
-def api_client(kubeconfig: tuple[Path, ...], context_name: str) -> k8s_client.ApiClient:
+def api_client(kubeconfig: tuple[Path, ...], context_name: str, connections: int | None = None) -> k8s_client.ApiClient:
     """A client for one context, built by the kubernetes client from the merged kubeconfig, or
-    for the pod's own cluster when the context is ``in-cluster`` (see k8s_assets.credentials)."""
+    for the pod's own cluster when the context is ``in-cluster`` (see k8s_assets.credentials).
+    ``connections``: how many requests it keeps open at once (a watcher holds one per kind)."""
     configuration = k8s_client.Configuration()
+    if connections is not None:
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, connections)
     try:
         if context_name == credentials.IN_CLUSTER and not any(c.get("name") == context_name
                                                                for c in read_kubeconfig(kubeconfig)["contexts"]):
@@ -131,7 +134,7 @@ def api_client(kubeconfig: tuple[Path, ...], context_name: str) -> k8s_client.Ap
     return k8s_client.ApiClient(configuration)
 
 
-def _status_message(status: int, body: bytes) -> tuple[str, str | None]:
+def status_message(status: int, body: bytes) -> tuple[str, str | None]:
     """The message and reason of a Status error body, or the plain text a server sent."""
     try:
         payload = orjson.loads(body)
@@ -144,14 +147,15 @@ def _status_message(status: int, body: bytes) -> tuple[str, str | None]:
 
 
 def send_get(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] | None = None,
-             timeout: float | None = None, accept: str | None = None) -> urllib3.BaseHTTPResponse:
+             timeout: float | urllib3.Timeout | None = None, accept: str | None = None) -> urllib3.BaseHTTPResponse:
     """GET a path through the client's own connection pool (TLS, proxy, our retries), body unread.
 
     We go below ``ApiClient.call_api`` because its signature changed in kubernetes 37, while
     dagster-k8s (the K8sRunLauncher) still requires kubernetes<37; the pool manager and
     ``Configuration.auth_settings()`` are the same in both. ``auth_settings()`` runs the client's
     ``refresh_api_key_hook``, which renews exec-plugin tokens near their expiry, so the
-    Authorization header is taken anew for every attempt.
+    Authorization header is taken anew for every attempt. ``timeout``: seconds for the whole
+    request, or a ``urllib3.Timeout`` (a watch bounds each read, not the stream).
     """
     configuration = api.configuration
     headers = {**api.default_headers, "Accept": accept or "application/json"}
@@ -161,7 +165,7 @@ def send_get(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] 
     url = configuration.host + path + ("?" + urlencode(query) if query else "")
     return api.rest_client.pool_manager.request(
         "GET", url, headers=headers, preload_content=False,
-        timeout=urllib3.Timeout(total=timeout) if timeout else None,
+        timeout=timeout if isinstance(timeout, urllib3.Timeout) else urllib3.Timeout(total=timeout) if timeout else None,
     )
 
 
@@ -289,7 +293,7 @@ def _get_page(api, kind: Kind, path: str, query, timeout: float, page_number: in
             continue
         if 200 <= status < 300:
             return body
-        message, reason = _status_message(status, body)
+        message, reason = status_message(status, body)
         if status == 410:
             raise _Expired(message)
         if status == 403:

@@ -133,7 +133,7 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
         raise DatabaseUnreachable(f"cannot connect to PostgreSQL at {describe_server(url)}: {reason}") from e
 
 
-def open_pool(url: str) -> ConnectionPool:
+def open_pool(url: str, max_size: int = 4) -> ConnectionPool:
     """A small pool of connections to ``url``; whoever opens it closes it.
 
     A run opens one for its steps (``PostgresResource.setup_for_execution``) and closes it when
@@ -141,5 +141,5 @@ def open_pool(url: str) -> ConnectionPool:
     test, holds no connection once a run is over. check_connection replaces connections the
     server dropped (a restarted PostgreSQL).
     """
-    return ConnectionPool(url, min_size=1, max_size=4, open=True, check=ConnectionPool.check_connection,
+    return ConnectionPool(url, min_size=1, max_size=max_size, open=True, check=ConnectionPool.check_connection,
                           kwargs=connect_options(url), name=f"k8s-assets-{os.getpid()}")

@@ -206,20 +206,10 @@ class StagedMerge:
         # is; the next sync lists the object again.
         left_to_other_writer = cur.execute(sql_template("merge/left_to_other_writer.sql", table=table),
                                            {"cluster_uid": cluster_uid}).fetchone()[0]
+        inserted, updated, moved, closed = write_staged_rows(cur, self.kind, table, history, cluster_uid)
         with_versions = (*self.stored_columns, *VERSION_COLUMNS)
-        moved = classify_staged(cur, self.kind, table, cluster_uid)
         if history is not None:
-            # Before the upsert: the stored rows are still the previous versions here.
-            versions["versions_closed"] = end_updated_versions(cur, table, history, with_versions, cluster_uid)
-        assignments = sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-            for c in with_versions if c not in ("cluster_uid", "uid"))
-        inserted, updated = cur.execute(sql_template(
-            "merge/upsert_staged_rows.sql", table=table, columns=column_list(self.stored_columns),
-            staged_columns=column_list(self.stored_columns, "s"),
-            assignments=assignments,
-        )).fetchone()
-        if history is not None:
+            versions["versions_closed"] = closed
             versions["versions_opened"] = inserted + updated - moved
             versions["versions_moved_forward"] = moved
             deleted, closed = cur.execute(sql_template(
@@ -232,6 +222,31 @@ class StagedMerge:
         return dict(inserted=inserted, updated=updated, deleted=deleted,
                     unchanged=listed - inserted - updated - refused, unfit_columns=self.nulled,
                     first_unfit=self.first_nulled, left_to_other_writer=left_to_other_writer)
+
+
+def write_staged_rows(cur, kind: Kind, table: sql.Identifier, history: sql.Identifier | None,
+                      cluster_uid: str) -> tuple[int, int, int, int]:
+    """Write the staged new and changed rows (``k8s_stage_rows``) of one cluster into the kind's
+    table, ending the versions they replace: (inserted, updated, moved, versions closed).
+
+    The one write of a listing's merge and of a watch's batch of events (``store.watched``).
+    A staged row's ``valid_from`` says when its version was seen.
+    """
+    stored_columns = (*kind.row_columns, "synced_at")
+    with_versions = (*stored_columns, *VERSION_COLUMNS)
+    moved = classify_staged(cur, kind, table, cluster_uid)
+    closed = 0
+    if history is not None:
+        # Before the upsert: the stored rows are still the previous versions here.
+        closed = end_updated_versions(cur, table, history, with_versions, cluster_uid)
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+        for c in with_versions if c not in ("cluster_uid", "uid"))
+    inserted, updated = cur.execute(sql_template(
+        "merge/upsert_staged_rows.sql", table=table, columns=column_list(stored_columns),
+        staged_columns=column_list(stored_columns, "s"), assignments=assignments,
+    )).fetchone()
+    return inserted, updated, moved, closed
 
 
 def bounded(rejection: dict) -> dict:

@@ -1,0 +1,197 @@
+"""``k8s-assets watch`` against the real kube-apiservers: every version on record, exact to the event.
+
+The current server (1.37) serves streaming lists, so its initial state comes from one watch
+request; the oldest (1.20) is listed in pages, then watched. Changes are made through the
+official client; each test waits until the database shows them (generous deadlines, never the
+verdict) and then compares what is stored, current and ended, with what the server said.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import dagster as dg
+import pytest
+from kubernetes import client as k8s_client
+from kubernetes.dynamic import DynamicClient
+
+from k8s_assets.config import load_settings
+from k8s_assets.store import database
+from k8s_assets.watcher import ClusterWatcher, Watcher, WatchOptions, dagster_report
+from k8s_assets_tests import real_objects
+from k8s_assets_tests.fixtures_kube import CURRENT, RealKubeServer
+from k8s_assets_tests.pipeline import query
+
+DEADLINE = 120.0  # seconds a wait may take on a loaded machine; never the verdict
+FAST = WatchOptions(batch_seconds=0.2, report_seconds=0.2, heartbeat_seconds=0.5, retry_delay=0.2,
+                    max_retry_delay=1.0, timeout_seconds=60)
+
+
+def wait_for(what: str, condition, deadline: float = DEADLINE):
+    started = time.monotonic()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() - started > deadline:
+            raise AssertionError(f"still not true after {deadline:.0f}s: {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def pool(database_url):
+    with database.open_pool(database_url, max_size=8) as pool:
+        yield pool
+
+
+def watcher_for(server: RealKubeServer, tmp_path, pool, resources: str, report=None,
+                options: WatchOptions = FAST) -> Watcher:
+    kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
+    settings = load_settings({"KUBECONFIG": str(kubeconfig), "K8S_ASSETS_RESOURCES": resources})
+    return Watcher(settings, [server.context()], pool.connection, options, report)
+
+
+def watching(url: str, kinds: set[str]) -> bool:
+    rows = query(url, "SELECT kind FROM k8s_watch_state WHERE status = 'watching' AND resource_version IS NOT NULL")
+    return kinds <= {kind for (kind,) in rows}
+
+
+def versions_of(url: str, table: str, uid: str) -> list[tuple]:
+    """(began or ended, resource_version, labels) of every version of one object, oldest first;
+    the current row last, marked 'current'."""
+    ended = query(url, f"SELECT ended, resource_version, labels, valid_from, valid_to FROM {table}_history "
+                       "WHERE uid = %s ORDER BY valid_from", (uid,))
+    current = query(url, f"SELECT 'current', resource_version, labels, valid_from, NULL FROM {table} "
+                         "WHERE uid = %s", (uid,))
+    return ended + current
+
+
+def test_created_patched_and_deleted_objects_are_each_on_record(real_kube: RealKubeServer, tmp_path, pool,
+                                                                 database_url):
+    dynamic = DynamicClient(real_kube.api_client())
+    namespace = f"watch-{uuid.uuid4().hex[:8]}"
+    dynamic.resources.get(api_version="v1", kind="Namespace").create(
+        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    reports = []
+    watcher = watcher_for(real_kube, tmp_path, pool, "pods,deployments,namespaces",
+                          report=lambda context, kind, totals: reports.append((context, kind.table, totals)))
+    (cluster,) = watcher.start()
+    try:
+        assert not watcher.failed
+        # The current server gives its initial state as a streaming list; 1.20 is listed in pages.
+        assert cluster.streaming_list is (real_kube.version == CURRENT)
+        wait_for("every kind listed and watched", lambda: watching(database_url, {"k8s_pods", "k8s_deployments"}))
+        pods = dynamic.resources.get(api_version="v1", kind="Pod")
+        deployments = dynamic.resources.get(api_version="apps/v1", kind="Deployment")
+        pod = pods.create(namespace=namespace, body={
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "labels": {"step": "created"}},
+            "spec": {"containers": [real_objects.container()]}})
+        deployment = deployments.create(namespace=namespace, body={
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "shop", "labels": {"step": "created"}},
+            "spec": real_objects.workload_spec()})
+        patched_pod = pods.patch(namespace=namespace, name="web", body={"metadata": {"labels": {"step": "patched"}}},
+                                 content_type="application/merge-patch+json")
+        patched_deployment = deployments.patch(namespace=namespace, name="shop",
+                                               body={"metadata": {"labels": {"step": "patched"}}},
+                                               content_type="application/merge-patch+json")
+        pods.delete(namespace=namespace, name="web", body={"gracePeriodSeconds": 0})
+        deployments.delete(namespace=namespace, name="shop")
+
+        for table, created, patched in (("k8s_pods", pod, patched_pod),
+                                        ("k8s_deployments", deployment, patched_deployment)):
+            uid = created.metadata.uid
+            history = wait_for(f"{table}: the object's deletion on record",
+                               lambda: [v for v in versions_of(database_url, table, uid) if v[0] == "deleted"]
+                               and versions_of(database_url, table, uid))
+            # No current row; every version the server gave, in order, each ending when the next began.
+            assert [v[0] for v in history][-1] == "deleted"
+            assert "current" not in [v[0] for v in history]
+            stored_versions = [v[1] for v in history]
+            assert stored_versions[0] == created.metadata.resourceVersion
+            assert patched.metadata.resourceVersion in stored_versions
+            assert history[0][2] == {"step": "created"}
+            assert [v[2] for v in history if v[1] == patched.metadata.resourceVersion] == [{"step": "patched"}]
+            for earlier, later in zip(history, history[1:]):
+                assert earlier[4] == later[3], "a version ends when the next one begins"
+            began = query(database_url, f"SELECT count(*) FROM {table}_history WHERE uid = %s AND ended = 'updated'",
+                          (uid,))[0][0]
+            assert began == len(history) - 1
+        # Dagster heard of the events (runless materializations of the kinds' partitions).
+        wait_for("a report of the pods' events", lambda: any(t == "k8s_pods" and r.events for _, t, r in reports))
+        assert {c for c, _, _ in reports} == {real_kube.context()}
+    finally:
+        watcher.stop()
+    state = query(database_url, "SELECT kind, status, resource_version FROM k8s_watch_state ORDER BY kind")
+    assert {kind for kind, _, _ in state} >= {"k8s_pods", "k8s_deployments", "k8s_namespaces"}
+    assert all(status == "stopped" and resource_version for _, status, resource_version in state), state
+
+
+def test_a_restarted_watch_resumes_and_an_expired_one_lists_again(real_kube: RealKubeServer, tmp_path, pool,
+                                                                  database_url):
+    dynamic = DynamicClient(real_kube.api_client())
+    configmaps = dynamic.resources.get(api_version="v1", kind="ConfigMap")
+    name = f"watch-{uuid.uuid4().hex[:8]}"
+    watcher = watcher_for(real_kube, tmp_path, pool, "configmaps")
+    (cluster,) = watcher.start()
+    wait_for("configmaps watched", lambda: watching(database_url, {"k8s_configmaps"}))
+    watcher.stop()
+    assert cluster.watches["k8s_configmaps"].listings == 1
+    # Changed while no watcher ran: the next one resumes from where the last stopped, lists nothing.
+    created = configmaps.create(namespace="default", body={"apiVersion": "v1", "kind": "ConfigMap",
+                                                           "metadata": {"name": name}, "data": {"a": "1"}})
+    watcher = watcher_for(real_kube, tmp_path, pool, "configmaps")
+    (cluster,) = watcher.start()
+    try:
+        wait_for("the configmap made while stopped", lambda: query(
+            database_url, "SELECT 1 FROM k8s_configmaps WHERE uid = %s", (created.metadata.uid,)))
+        assert cluster.watches["k8s_configmaps"].listings == 0
+        assert cluster.watches["k8s_configmaps"].resumed >= 1
+    finally:
+        watcher.stop()
+    # A resourceVersion the server no longer keeps: 410, listed again (through the staged merge), resumed.
+    query_rows = query(database_url, "UPDATE k8s_watch_state SET resource_version = '2' RETURNING 1")
+    assert query_rows
+    configmaps.delete(namespace="default", name=name)
+    watcher = watcher_for(real_kube, tmp_path, pool, "configmaps")
+    (cluster,) = watcher.start()
+    try:
+        watch = cluster.watches["k8s_configmaps"]
+        wait_for("the expired watch listed again", lambda: watch.listings == 1 and watch.status == "watching")
+        assert watch.expired == 1
+        # The relist is the reconciler: the configmap deleted while no watch saw it is gone, on record.
+        assert query(database_url, "SELECT ended FROM k8s_configmaps_history WHERE uid = %s",
+                     (created.metadata.uid,)) == [("deleted",)]
+        stored = {name for (name,) in query(database_url, "SELECT name FROM k8s_configmaps")}
+        listed = {o["metadata"]["name"] for o in real_objects.list_objects(real_kube.api_client(),
+                                                                           cluster.watches["k8s_configmaps"].kind, "v1")}
+        assert stored == listed
+    finally:
+        watcher.stop()
+
+
+def test_applied_events_reach_dagster_as_runless_materializations(real_kube: RealKubeServer, tmp_path, pool,
+                                                                  database_url):
+    if real_kube.version != CURRENT:
+        pytest.skip("one server suffices: the report does not depend on the server")
+    with dg.DagsterInstance.ephemeral() as instance:
+        watcher = watcher_for(real_kube, tmp_path, pool, "configmaps", report=dagster_report(instance))
+        watcher.start()
+        try:
+            wait_for("configmaps watched", lambda: watching(database_url, {"k8s_configmaps"}))
+            k8s_client.CoreV1Api(real_kube.api_client()).create_namespaced_config_map(
+                "default", {"metadata": {"name": f"report-{uuid.uuid4().hex[:8]}"}})
+
+            def reported():
+                records = instance.fetch_materializations(dg.AssetRecordsFilter(
+                    asset_key=dg.AssetKey("k8s_configmaps"), asset_partitions=[real_kube.context()]), limit=1).records
+                return records[0] if records else None
+
+            record = wait_for("a runless materialization", reported)
+        finally:
+            watcher.stop()
+    metadata = {k: getattr(v, "value", v) for k, v in record.asset_materialization.metadata.items()}
+    assert not record.run_id  # runless
+    assert metadata["source"] == "watch"
+    assert metadata["events"] >= 1 and metadata["inserted"] >= 1
+    assert metadata["stored"] == query(database_url, "SELECT count(*) FROM k8s_configmaps")[0][0]
