@@ -246,6 +246,18 @@ def test_a_watch_from_before_a_compaction_gets_a_410_error_event(fresh_simulator
     assert fresh.wait(lambda es: len(es) == 1)[0]["type"] == "DELETED", "watching from now works after a compaction"
 
 
+def test_replacing_every_object_expires_open_watches(fresh_simulator, tmp_path, watches):
+    _, cluster, api = started(fresh_simulator, tmp_path)
+    list_version, items = list_rv(api, CONFIGMAPS)
+    watch = watches(api, CONFIGMAPS, resourceVersion=list_version, timeoutSeconds="120")
+    other = watches(api, "/api/v1/pods", resourceVersion=list_version, timeoutSeconds="120")
+    cluster.replace_all("configmaps", [{**item, "metadata": {**item["metadata"], "namespace": NAMESPACE}} for item in items])
+    (error,) = watch.wait_ended()
+    assert (error["type"], error["object"]["code"], error["object"]["reason"]) == ("ERROR", 410, "Expired")
+    cluster.create("pods", {"metadata": {"name": "still-watched", "namespace": NAMESPACE}})
+    assert other.wait(lambda es: len(es) == 1)[0]["type"] == "ADDED", "other resources' watches go on"
+
+
 def test_the_event_log_is_bounded(fresh_simulator, tmp_path, watches):
     _, cluster, api = started(fresh_simulator, tmp_path)
     log = cluster.store.resource("configmaps").events

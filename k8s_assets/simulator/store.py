@@ -226,9 +226,10 @@ class EventLog:
             del self.rvs[:drop]
             self.offset += drop
 
-    def forget(self, start_rv: int) -> None:
-        """Forget every event (a compaction): watches from before ``start_rv`` now expire."""
-        self.offset = self.end
+    def forget(self, start_rv: int, expire_readers: bool = False) -> None:
+        """Forget every event (a compaction): watches from before ``start_rv`` now expire.
+        ``expire_readers``: open watches expire too, even those that read every event."""
+        self.offset = self.end + (1 if expire_readers else 0)
         self.events.clear()
         self.rvs.clear()
         self.start_rv = start_rv
@@ -341,7 +342,8 @@ class ClusterStore:
         """Take generated objects as they are (they already carry uid and resourceVersion).
 
         Loading is not a change a watch sees: the resource's event log starts after it, so a
-        watch from an earlier resourceVersion expires (like a watch cache built from a list).
+        watch from an earlier resourceVersion expires (like a watch cache built from a list),
+        and so do open watches of the resource (they get a 410 ERROR event).
         """
         store = self.resource(key)
         with self.lock:
@@ -349,7 +351,7 @@ class ClusterStore:
                 store.objects[self._object_key(store, obj)] = self._serialize(store, obj)
                 self.resource_version = max(self.resource_version, int(obj["metadata"]["resourceVersion"]))
             store.dirty = True
-            store.events.forget(self.resource_version)
+            store.events.forget(self.resource_version, expire_readers=True)
             self.changed.notify_all()
 
     def replace_all(self, key: str, objects: Iterable[dict]) -> None:
