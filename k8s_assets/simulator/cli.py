@@ -7,6 +7,7 @@ prints one line per context and ``ready``, then serves until SIGINT or SIGTERM.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -41,6 +42,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated objects (default: %(default)s)")
     parser.add_argument("--extra-crds", type=int, default=0, help="additional generated CRDs per cluster")
     parser.add_argument("--http", action="store_true", help="serve plain HTTP instead of HTTPS (kubectl then sends no token)")
+    parser.add_argument(
+        "--churn",
+        type=float,
+        default=0.0,
+        metavar="EVENTS_PER_SECOND",
+        help="create, modify and delete pods in every cluster at this rate while serving (default: none)",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -67,9 +75,14 @@ def run(args: argparse.Namespace) -> int:
             for cluster in simulator:
                 print(f"context {cluster.context_name}: {cluster.server}", flush=True)
             print(f"kubeconfig written to {path} ({time.monotonic() - started:.1f}s)", flush=True)
-            print("ready", flush=True)
-            while not stop_requested.wait(0.5):
-                pass
+            with contextlib.ExitStack() as churns:
+                if args.churn > 0:
+                    for number, cluster in enumerate(simulator):
+                        churns.enter_context(cluster.churn(args.churn, resource="pods", seed=args.seed + number))
+                    print(f"churning pods at {args.churn:g} changes per second per cluster", flush=True)
+                print("ready", flush=True)
+                while not stop_requested.wait(0.5):
+                    pass
     finally:
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)

@@ -3,8 +3,8 @@
 A :class:`SimulatedCluster` owns an object store, its discovery documents, its faults and
 a stdlib ``ThreadingHTTPServer`` (HTTP/1.1 keep-alive) on a loopback port. It answers the
 paths real clients use: ``/version``, legacy and aggregated discovery, lists (all
-namespaces or one, paginated) and GETs of single objects, with the Status error shapes,
-headers and content negotiation of kube-apiserver.
+namespaces or one, paginated), watches (``k8s_assets.simulator.watch``) and GETs of single
+objects, with the Status error shapes, headers and content negotiation of kube-apiserver.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from k8s_assets.simulator.churn import CHURN_RECORD_SIZE, Churn, ChurnRecord
 from k8s_assets.simulator.faults import Fault, FaultSet
 from k8s_assets.simulator.generator import BUILTIN_RESOURCE_TYPES, GeneratedCluster, ResourceType
 from k8s_assets.simulator.store import (
+    EVENT_LOG_SIZE,
     EXPIRED_LIST_MESSAGE,
     EXPIRED_TOKEN_MESSAGE,
     ClusterStore,
@@ -40,6 +42,7 @@ from k8s_assets.simulator.store import (
     bad_request,
     sort_versions,
 )
+from k8s_assets.simulator.watch import WatchOptions, WatchStream
 
 KUBERNETES_VERSION = {
     "major": "1",
@@ -77,6 +80,7 @@ class Response(NamedTuple):
     body: bytes
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
+    watch: WatchStream | None = None  # a watch: 200 and a chunked stream instead of ``body``
 
 
 def status_response(error: StatusError, headers: tuple[tuple[str, str], ...] = ()) -> Response:
@@ -230,11 +234,14 @@ class _Handler(BaseHTTPRequestHandler):
         cluster.record(ServedRequest(self.command, url.path, query, response.status))
         if fault is not None and fault.kind == "slow":
             fault.hold()  # after recording it: a test sees the request while its answer is held
+        if response.watch is not None:
+            self._stream(response, cut=fault is not None and fault.kind == "cut")
+            return
         self._send(response, cut=fault is not None and fault.kind == "cut")
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # answered with 405 by SimulatedCluster.answer
 
-    def _send(self, response: Response, cut: bool = False) -> None:
+    def _send_headers(self, response: Response) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Audit-Id", str(uuid.uuid4()))
@@ -243,6 +250,46 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         for name, value in response.headers:
             self.send_header(name, value)
+
+    def _stream(self, response: Response, cut: bool = False) -> None:
+        """A watch: chunked events as they happen, until the watch ends, the client leaves or
+        the connection is dropped. Any write error ends it (the client is gone)."""
+        stream = response.watch
+        assert stream is not None
+        self._send_headers(response)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunks = stream.chunks()
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    if cut:  # one chunk, then the connection drops mid-stream
+                        break
+                elif self._client_gone():
+                    break
+            else:
+                if not stream.dropped:
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
+        except (OSError, ValueError):
+            pass
+        finally:
+            chunks.close()
+        self.close_connection = True
+        _force_close(self.connection)
+
+    def _client_gone(self) -> bool:
+        """Whether the client of a watch left: it sends nothing during a watch, so anything
+        readable (end of file, a TLS close_notify) means it closed or gave up."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    def _send(self, response: Response, cut: bool = False) -> None:
+        self._send_headers(response)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if cut:
@@ -308,6 +355,10 @@ class _ClusterHTTPServer(ThreadingHTTPServer):
         for connection in connections:
             _force_close(connection)
 
+    def open_connections(self) -> int:
+        with self.connections_lock:
+            return len(self.connections)
+
 
 # -- the cluster --------------------------------------------------------------------------------
 
@@ -335,6 +386,7 @@ class SimulatedCluster:
         generated: GeneratedCluster,
         tls_server_context: ssl.SSLContext | None = None,
         tls_client_context: ssl.SSLContext | None = None,
+        event_log_size: int = EVENT_LOG_SIZE,
     ) -> None:
         self.name = generated.name
         self.context_name = generated.name
@@ -354,6 +406,7 @@ class SimulatedCluster:
             _storage_versions(self.resource_types, crds),
             custom_keys={rt.key for rt in self.resource_types if rt.key not in builtin_keys},
             seed=generated.seed,
+            event_log_size=event_log_size,
         )
         if CRD_KEY in self.store.resources:
             self.store.load(CRD_KEY, crds)
@@ -372,6 +425,12 @@ class SimulatedCluster:
         self.port: int | None = None
         self._http_server: _ClusterHTTPServer | None = None
         self._serve_thread: threading.Thread | None = None
+        # Watches: the WatchList feature gate (streaming lists, sendInitialEvents), how often a
+        # watch that allows bookmarks gets one (real servers: about a minute), and a counter
+        # every dropped connection bumps so open watches end.
+        self.watch_list = True
+        self.bookmark_interval = 1.0
+        self._drops = 0
 
     def __repr__(self) -> str:
         return f"SimulatedCluster(name={self.name!r}, server={self.server!r})"
@@ -426,9 +485,27 @@ class SimulatedCluster:
         self.clear_faults()  # answers held responses
         http_server.shutdown()
         http_server.server_close()
+        self._end_watches()
         http_server.drop_connections()
         if self._serve_thread is not None:
             self._serve_thread.join()
+
+    def drop_connections(self) -> None:
+        """Drop every open connection (watches included) and keep serving new ones, like a
+        load balancer or an API server restart cutting clients off."""
+        self._end_watches()
+        if self._http_server is not None:
+            self._http_server.drop_connections()
+
+    def _end_watches(self) -> None:
+        with self.store.changed:
+            self._drops += 1
+            self.store.changed.notify_all()
+
+    @property
+    def open_connections(self) -> int:
+        """Connections the server holds open (keep-alive, watches): tests wait for this to fall."""
+        return self._http_server.open_connections() if self._http_server is not None else 0
 
     # -- Python API for tests -----------------------------------------------------------------
 
@@ -461,6 +538,28 @@ class SimulatedCluster:
     def batch(self) -> Iterator[SimulatedCluster]:
         with self.store.batch():
             yield self
+
+    def compact(self) -> None:
+        """Forget the whole event log (an etcd compaction plus a watch cache restart): a watch
+        from any earlier resourceVersion gets a 410 Expired ERROR event."""
+        self.store.compact()
+
+    def churn(
+        self,
+        events_per_second: float,
+        resource: str = "pods",
+        seed: int = 0,
+        create: float = 0.25,
+        modify: float = 0.5,
+        delete: float = 0.25,
+        on_change: Callable[[ChurnRecord], None] | None = None,
+        record_size: int = CHURN_RECORD_SIZE,
+    ) -> Churn:
+        """Creates, modifies and deletes objects of ``resource`` at ``events_per_second``, in a
+        thread, while used as a context manager (``with cluster.churn(50) as churn: ...``);
+        see :class:`k8s_assets.simulator.churn.Churn`."""
+        return Churn(self.store, resource, events_per_second, seed=seed, create=create, modify=modify,
+                     delete=delete, on_change=on_change, record_size=record_size)
 
     def inject(self, fault: Fault) -> Fault:
         if fault.resource is not None:
@@ -565,8 +664,8 @@ class SimulatedCluster:
         return Response(200, orjson.dumps(api_versions), headers=vary)
 
     def _list(self, rt: ResourceType, namespace: str | None, query: dict[str, str]) -> tuple[Response, Fault | None]:
-        if query.get("watch") in ("1", "true"):
-            raise StatusError(405, "MethodNotAllowed", "watch is not supported by the k8s-assets simulator", {})
+        if query.get("watch") in ("1", "true", "True"):
+            return self._watch(rt, namespace, query)
         if query.get("labelSelector") or query.get("fieldSelector"):
             raise bad_request("label and field selectors are not supported by the k8s-assets simulator")
         try:
@@ -583,6 +682,22 @@ class SimulatedCluster:
             if error is not None:
                 return error, None
         return Response(200, self.store.list_page(rt.key, rt.version, namespace, limit, token)), fault
+
+    def _watch(self, rt: ResourceType, namespace: str | None, query: dict[str, str]) -> tuple[Response, Fault | None]:
+        """A watch (label and field selectors are ignored). Faults naming the resource apply as to
+        a GET: error faults answer instead, "expired" as the ERROR event a real watch sends."""
+        options = WatchOptions.parse(query, self.watch_list)
+        fault = self._faults.take(rt.key, None)
+        if fault is not None and fault.kind != "expired":
+            error = self._fault_error(fault, rt, "watch", namespace, None, None)
+            if error is not None:
+                return error, None
+        drops = self._drops
+        stream = WatchStream(
+            self.store, rt, namespace, options, self.watch_list, self.bookmark_interval,
+            should_stop=lambda: self._drops != drops, expire=fault is not None and fault.kind == "expired",
+        )
+        return Response(200, b"", watch=stream), fault
 
     def _get(self, rt: ResourceType, namespace: str | None, name: str) -> tuple[Response, Fault | None]:
         fault = self._faults.take(rt.key, None)

@@ -8,7 +8,9 @@ no JSON is rebuilt per request. Continue tokens name the snapshot they page thro
 every page of a list is consistent; a token whose snapshot was evicted gets 410 Expired
 with an inconsistent token in ``metadata.continue``, as kube-apiserver does.
 
-Every change bumps the cluster-wide resourceVersion, like an etcd revision.
+Every change bumps the cluster-wide resourceVersion, like an etcd revision, and is kept
+in a bounded per-resource event log (the object bytes and the kind of change) that watches
+read from; ``changed`` (a Condition on the store lock) wakes them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from k8s_assets.simulator.generator import ResourceType
 
 # Snapshots kept per resource for continue tokens; older ones answer 410 Expired.
 RETAINED_SNAPSHOTS = 8
+# Changes kept per resource for watches; a watch from an older resourceVersion answers 410.
+EVENT_LOG_SIZE = 100_000
 
 EXPIRED_TOKEN_MESSAGE = (
     "The provided continue parameter is too old to display a consistent list result. "
@@ -71,8 +75,9 @@ class StatusError(Exception):
             "metadata": {"continue": self.continue_token} if self.continue_token else {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # kube-apiserver leaves it out of some 500s
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         body["code"] = self.code
@@ -180,6 +185,73 @@ def sort_versions(versions: Iterable[str]) -> list[str]:
     return sorted(set(versions), key=_kube_version_priority)
 
 
+@dataclass(frozen=True)
+class WatchEvent:
+    """One change of one object, as a watch serves it: ``item`` is the stored bytes (a
+    DELETED event's item carries the deletion's resourceVersion)."""
+
+    resource_version: int
+    type: str  # ADDED, MODIFIED, DELETED
+    key: ObjectKey
+    item: bytes
+
+
+class EventLog:
+    """The changes of one resource, oldest first, bounded like a watch cache's window.
+
+    Positions are absolute (they survive trimming): event ``p`` lives at ``events[p - offset]``.
+    Every change with resourceVersion > ``start_rv`` is still here; older ones are forgotten.
+    Trimming happens in steps (``size`` to ``size + size // 8``), so appends stay O(1).
+    """
+
+    def __init__(self, size: int, start_rv: int) -> None:
+        self.size = max(1, size)
+        self.events: list[WatchEvent] = []
+        self.rvs: list[int] = []
+        self.offset = 0
+        self.start_rv = start_rv
+
+    @property
+    def end(self) -> int:
+        """The position just past the newest event."""
+        return self.offset + len(self.events)
+
+    def append(self, event: WatchEvent) -> None:
+        self.events.append(event)
+        self.rvs.append(event.resource_version)
+        if len(self.events) > self.size + self.size // 8:
+            drop = len(self.events) - self.size
+            self.start_rv = self.rvs[drop - 1]
+            del self.events[:drop]
+            del self.rvs[:drop]
+            self.offset += drop
+
+    def forget(self, start_rv: int, expire_readers: bool = False) -> None:
+        """Forget every event (a compaction): watches from before ``start_rv`` now expire.
+        ``expire_readers``: open watches expire too, even those that read every event."""
+        self.offset = self.end + (1 if expire_readers else 0)
+        self.events.clear()
+        self.rvs.clear()
+        self.start_rv = start_rv
+
+    def position_after(self, resource_version: int) -> int | None:
+        """Where a watch from ``resource_version`` starts reading, or None if that is too old."""
+        if resource_version < self.start_rv:
+            return None
+        return self.offset + bisect.bisect_right(self.rvs, resource_version)
+
+    def read(self, position: int) -> list[WatchEvent] | None:
+        """Events from ``position`` on, or None if some of them were already forgotten."""
+        if position < self.offset:
+            return None
+        return self.events[position - self.offset :]
+
+
+def too_old(resource_version: int | str, start_rv: int) -> StatusError:
+    """What kube-apiserver's watch cache answers (as an ERROR event) for a watch from before its window."""
+    return StatusError(410, "Expired", f"too old resource version: {resource_version} ({start_rv})")
+
+
 class ResourceStore:
     """All objects of one resource (one key, possibly several served versions)."""
 
@@ -195,6 +267,7 @@ class ResourceStore:
         self.objects: dict[ObjectKey, bytes] = {}
         self.snapshots: OrderedDict[int, Snapshot] = OrderedDict()
         self.dirty = True
+        self.events = EventLog(EVENT_LOG_SIZE, 0)
 
     def api_version(self, version: str) -> str:
         return f"{self.group}/{version}" if self.group else version
@@ -217,8 +290,11 @@ class ClusterStore:
         storage_versions: dict[str, str],
         custom_keys: set[str],
         seed: int,
+        event_log_size: int = EVENT_LOG_SIZE,
     ) -> None:
         self.lock = threading.RLock()
+        # Notified (under ``lock``) on every change, compaction and dropped connection: wakes watches.
+        self.changed = threading.Condition(self.lock)
         self.resource_version = 0
         self._snapshot_ids = 0
         self._batch_depth = 0
@@ -228,6 +304,8 @@ class ClusterStore:
         for rt in resource_types:
             by_key.setdefault(rt.key, []).append(rt)
         self.resources = {key: ResourceStore(types, storage_versions[key]) for key, types in by_key.items()}
+        for store in self.resources.values():
+            store.events = EventLog(event_log_size, 0)
 
     # -- loading and serialization ---------------------------------------------------------
 
@@ -261,13 +339,20 @@ class ClusterStore:
         return namespace, name
 
     def load(self, key: str, objects: Iterable[dict]) -> None:
-        """Take generated objects as they are (they already carry uid and resourceVersion)."""
+        """Take generated objects as they are (they already carry uid and resourceVersion).
+
+        Loading is not a change a watch sees: the resource's event log starts after it, so a
+        watch from an earlier resourceVersion expires (like a watch cache built from a list),
+        and so do open watches of the resource (they get a 410 ERROR event).
+        """
         store = self.resource(key)
         with self.lock:
             for obj in objects:
                 store.objects[self._object_key(store, obj)] = self._serialize(store, obj)
                 self.resource_version = max(self.resource_version, int(obj["metadata"]["resourceVersion"]))
             store.dirty = True
+            store.events.forget(self.resource_version, expire_readers=True)
+            self.changed.notify_all()
 
     def replace_all(self, key: str, objects: Iterable[dict]) -> None:
         """Serve exactly ``objects`` (as they are: uids, resourceVersions, managedFields) for ``key``;
@@ -276,6 +361,9 @@ class ClusterStore:
         with self.lock:
             store.objects.clear()
             store.dirty = True
+            # A new revision, so the replacement's event log starts after every earlier watch
+            # position: open watches of this resource then expire (410) rather than miss it.
+            self._next_resource_version()
             self.load(key, objects)
             self._current_snapshot(store)
 
@@ -299,6 +387,18 @@ class ClusterStore:
         self.resource_version += 1
         return self.resource_version
 
+    def _record(self, store: ResourceStore, type_: str, object_key: ObjectKey, item: bytes) -> None:
+        store.events.append(WatchEvent(self.resource_version, type_, object_key, item))
+        self.changed.notify_all()
+
+    def compact(self) -> None:
+        """Forget every resource's event log (an etcd compaction plus a watch cache restart):
+        a watch from any resourceVersion before the current one answers 410 Expired."""
+        with self.lock:
+            for store in self.resources.values():
+                store.events.forget(self.resource_version)
+            self.changed.notify_all()
+
     def create(self, key: str, obj: dict) -> dict:
         store = self.resource(key)
         obj = orjson.loads(orjson.dumps(obj))  # a private deep copy
@@ -315,6 +415,7 @@ class ClusterStore:
             item = self._serialize(store, obj)
             store.objects[object_key] = item
             store.dirty = True
+            self._record(store, "ADDED", object_key, item)
             return orjson.loads(item)
 
     def modify(self, key: str, name: str, namespace: str | None, mutate: Callable[[dict], dict | None]) -> dict:
@@ -333,17 +434,23 @@ class ClusterStore:
             item = self._serialize(store, obj)
             store.objects[object_key] = item
             store.dirty = True
+            self._record(store, "MODIFIED", object_key, item)
             return orjson.loads(item)
 
     def delete(self, key: str, name: str, namespace: str | None) -> dict:
+        """Remove an object; returns its last state, carrying the deletion's resourceVersion
+        (what a DELETED watch event serves)."""
         store = self.resource(key)
         with self.lock:
-            item = store.objects.pop((namespace or "", name), None)
+            object_key = (namespace or "", name)
+            item = store.objects.pop(object_key, None)
             if item is None:
                 raise KeyError(f'{key} "{name}" not found' + (f' in namespace "{namespace}"' if namespace else ""))
-            self._next_resource_version()
+            obj = orjson.loads(item)
+            obj["metadata"]["resourceVersion"] = str(self._next_resource_version())
             store.dirty = True
-            return orjson.loads(item)
+            self._record(store, "DELETED", object_key, self._serialize(store, obj))
+            return obj
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -434,6 +541,10 @@ class ClusterStore:
         item = self.get(key, name, namespace)
         if item is None:
             raise not_found(store.plural, name, store.group)
+        return self.served_object(store, version, item)
+
+    def served_object(self, store: ResourceStore, version: str, item: bytes) -> bytes:
+        """Stored item bytes as served on their own (a GET, a watch event) at ``version``."""
         if store.key in self.custom_keys:
             storage_prefix = store.item_prefix(store.storage_version)
             return store.item_prefix(version) + item[len(storage_prefix) :]
