@@ -66,6 +66,10 @@ NAMESPACE_LISTING_MARGIN = dt.timedelta(seconds=60)
 # Freshness: a cluster is stale after this many schedule intervals without a sync.
 STALE_AFTER_INTERVALS = 2
 DEFAULT_INTERVAL = dt.timedelta(hours=1)
+# A watch is behind when its last batch's lag p99 exceeds this, or when neither an event nor a
+# bookmark came for this long (API servers send a bookmark about every minute).
+WATCH_MAX_LAG = dt.timedelta(seconds=30)
+WATCH_SILENT_AFTER = dt.timedelta(minutes=5)
 OWNER_COLUMNS = ("owner_kind", "owner_name", "owner_uid")
 FINDING_COLUMNS = ("offending", "namespace", "name", "detail")
 
@@ -207,12 +211,23 @@ def kind_template(name: str, kind: Kind, **identifiers: sql.Composable) -> sql.C
     return sql_template(name, table=sql.Identifier(kind.table), **identifiers)
 
 
-def latest_materialization(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str):
-    """The newest materialization event record of one asset partition, or None."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=1
-    ).records
-    return records[0] if records else None
+def latest_materialization(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str,
+                           pages: int = 10, page_size: int = 100):
+    """The newest materialization of one asset partition made by a run (a listing), or None.
+
+    A watcher's runless materializations (``k8s-assets watch``: a kind's applied events) are
+    passed over: they carry no listing."""
+    cursor = None
+    for _ in range(pages):
+        found = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=page_size, cursor=cursor)
+        for record in found.records:
+            if record.run_id:
+                return record
+        if not found.has_more:
+            return None
+        cursor = found.cursor
+    return None
 
 
 def _plain(value):
@@ -265,6 +280,14 @@ def row_count_matches_listing(e: Evaluation) -> dg.AssetCheckResult:
     if listed is None or not counted_uid:
         return e.results.result(name, False, "the latest materialization carries no `listed` count or "
                                 "cluster_uid", listing_status=status, **run)
+    # A watch moves the count with the objects it adds and deletes (k8s_sync_coverage, written with
+    # the rows): read in this snapshot, it is exact even while a watch applies events.
+    covered = e.cur.execute(sql_text("checks/listed_count.sql"),
+                            {"cluster_uid": counted_uid, "kind": kind.table}).fetchone()
+    watched = 0
+    if covered is not None and covered[0] is not None:
+        watched = int(covered[0]) - int(listed)
+        listed = covered[0]
     stored = e.cur.execute(sql_template("checks/row_count.sql", table=sql.Identifier(kind.table)),
                            {"cluster_uid": counted_uid}).fetchone()[0]
     rejected = e.cur.execute(sql_template("checks/rejected_unstored.sql", table=sql.Identifier(kind.table)),
@@ -272,6 +295,8 @@ def row_count_matches_listing(e: Evaluation) -> dg.AssetCheckResult:
     difference = stored + rejected - int(listed)
     finding = Finding(offending=abs(difference))
     refused = f" and {rejected} refused by the database (k8s_rejected_objects)" if rejected else ""
+    if watched:
+        refused += f" (the listing's count moved by {watched:+d} objects a watch added or deleted since)"
     if difference == 0:
         text = f"{stored} rows stored{refused}, as listed"
     elif difference < 0:
@@ -281,7 +306,7 @@ def row_count_matches_listing(e: Evaluation) -> dg.AssetCheckResult:
         text = (f"{difference} rows too many: the listing returned {listed} objects but {stored} rows are "
                 f"stored{refused}")
     return e.results.result(name, difference == 0, text, finding, listed=int(listed), stored=stored,
-                            rejected=rejected, difference=difference, listing_status=status,
+                            rejected=rejected, difference=difference, listing_status=status, watched=watched,
                             counted_cluster_uid=counted_uid, **run)
 
 
@@ -463,6 +488,24 @@ def synced_recently(e: Evaluation) -> dg.AssetCheckResult:
     )
 
 
+def watch_keeping_up(e: Evaluation) -> dg.AssetCheckResult:
+    name = "watch_keeping_up"
+    rows = e.cur.execute(sql_text("checks/watch_state.sql"), {"context_name": e.partition}).fetchall()
+    if not rows:
+        return e.results.result(name, True, "not watched (no k8s-assets watch has run for this cluster)", watched=0)
+    behind = [(kind, status, lag, silent) for kind, status, lag, silent, _ in rows
+              if status != "forbidden" and (status != "watching" or (lag or 0) > WATCH_MAX_LAG.total_seconds()
+                                            or silent > WATCH_SILENT_AFTER.total_seconds())]
+    finding = Finding(offending=len(behind), examples=[
+        f"{kind}: {status}" + (f", lag p99 {lag:.1f}s" if lag is not None else "")
+        + f", last heard from {dt.timedelta(seconds=round(silent))} ago" for kind, status, lag, silent in behind[:MAX_EXAMPLES]])
+    worst = max((lag or 0.0 for _, status, lag, _, _ in rows if status == "watching"), default=0.0)
+    text = (summary(finding, f"watched kinds are stopped, relisting, lagging more than {WATCH_MAX_LAG} or silent "
+                             f"for more than {WATCH_SILENT_AFTER}") if behind
+            else f"{len(rows)} kinds watched, the worst lag p99 {worst:.2f}s")
+    return e.results.result(name, not behind, text, finding, watched=len(rows), worst_lag_p99_seconds=float(worst))
+
+
 # ---------------------------------------------------------------------------
 # The registry: one entry per check. A new check is an entry here, its evaluation above and
 # its SQL in sql/checks/ (docs/checks.md says what a failure means).
@@ -514,6 +557,10 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
     Check("scheduled_on_stored_node", dg.AssetCheckSeverity.WARN, False, Stage.REFERENCES,
           "Every row's node_name (a pod's, a volume attachment's) is stored in k8s_nodes.", scheduled_on_stored_node,
           applies_to=lambda kind: "node_name" in {c.name for c in kind.columns}),
+    Check("watch_keeping_up", dg.AssetCheckSeverity.WARN, False, Stage.CLUSTER,
+          "If k8s-assets watch keeps this cluster: every kind it watched is still watched (not stopped or "
+          "relisting), its last batch's lag p99 is under {watch_max_lag} and the API server was heard from "
+          "(an event or a bookmark) within {watch_silent}.", watch_keeping_up, needs_cluster=False),
     Check("synced_recently", dg.AssetCheckSeverity.ERROR, False, Stage.CLUSTER,
           "The cluster was synced within {max_age} ({intervals} intervals of the schedule {schedule!r}) and no "
           "selected kind has failed to list for that long.", synced_recently, needs_cluster=False),
@@ -527,7 +574,8 @@ def checks_of(kind: Kind, stage: Stage) -> list[Check]:
 def check_spec(check: Check, table: str, partitions_def: dg.PartitionsDefinition | None, schedule: str = "0 * * * *",
                max_age: dt.timedelta | None = None) -> dg.AssetCheckSpec:
     description = check.description.format(max_age=max_age_of(schedule, max_age), schedule=schedule,
-                                           intervals=STALE_AFTER_INTERVALS)
+                                           intervals=STALE_AFTER_INTERVALS, watch_max_lag=WATCH_MAX_LAG,
+                                           watch_silent=WATCH_SILENT_AFTER)
     return dg.AssetCheckSpec(check.name, asset=table, blocking=check.blocking, description=description,
                              partitions_def=partitions_def)
 

@@ -216,5 +216,5 @@ class WatchStream:
             if shutdown is not None:
                 shutdown()
             self._response.close()
-        except (RuntimeError, OSError):  # already ended and closed by its reader
+        except (RuntimeError, ValueError, OSError):  # already ended, or its socket already closed
             pass

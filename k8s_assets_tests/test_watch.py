@@ -127,6 +127,24 @@ def test_created_patched_and_deleted_objects_are_each_on_record(real_kube: RealK
     assert all(status == "stopped" and resource_version for _, status, resource_version in state), state
 
 
+def stored_equals_listed(url: str, server: RealKubeServer, cluster: ClusterWatcher, table: str) -> bool:
+    kind = cluster.watches[table].kind
+    listed = {(o["metadata"]["uid"], o["metadata"]["resourceVersion"])
+              for o in real_objects.list_objects(server.api_client(), kind, kind.version)}
+    stored = {(str(uid), rv) for uid, rv in query(url, f"SELECT uid, resource_version FROM {table}")}
+    return stored == listed
+
+
+def overlapping_versions(url: str, table: str) -> list[tuple]:
+    """Objects with two versions valid at once (an ended version overlapping another or the current row)."""
+    return query(url, f"""
+        WITH versions AS (
+            SELECT uid, valid_from, valid_to FROM {table}_history
+            UNION ALL SELECT uid, valid_from, 'infinity'::timestamptz FROM {table})
+        SELECT a.uid FROM versions a JOIN versions b ON a.uid = b.uid AND a.valid_from < b.valid_from
+        WHERE a.valid_to > b.valid_from""")
+
+
 def test_a_restarted_watch_resumes_and_an_expired_one_lists_again(real_kube: RealKubeServer, tmp_path, pool,
                                                                   database_url):
     dynamic = DynamicClient(real_kube.api_client())
@@ -137,7 +155,7 @@ def test_a_restarted_watch_resumes_and_an_expired_one_lists_again(real_kube: Rea
     wait_for("configmaps watched", lambda: watching(database_url, {"k8s_configmaps"}))
     watcher.stop()
     assert cluster.watches["k8s_configmaps"].listings == 1
-    # Changed while no watcher ran: the next one resumes from where the last stopped, lists nothing.
+    # Changed while no watcher ran: the next one resumes from where the last stopped and lists nothing.
     created = configmaps.create(namespace="default", body={"apiVersion": "v1", "kind": "ConfigMap",
                                                            "metadata": {"name": name}, "data": {"a": "1"}})
     watcher = watcher_for(real_kube, tmp_path, pool, "configmaps")
@@ -149,23 +167,45 @@ def test_a_restarted_watch_resumes_and_an_expired_one_lists_again(real_kube: Rea
         assert cluster.watches["k8s_configmaps"].resumed >= 1
     finally:
         watcher.stop()
-    # A resourceVersion the server no longer keeps: 410, listed again (through the staged merge), resumed.
-    query_rows = query(database_url, "UPDATE k8s_watch_state SET resource_version = '2' RETURNING 1")
-    assert query_rows
+    # Deleted while stopped, then etcd compacted and the API server restarted: the resourceVersion
+    # the watch stopped at is no longer kept (410), so the kind is listed again (the staged merge,
+    # which deletes what is gone), and watched from there.
     configmaps.delete(namespace="default", name=name)
+    real_kube.compact()
+    real_kube.restart_apiserver()
     watcher = watcher_for(real_kube, tmp_path, pool, "configmaps")
     (cluster,) = watcher.start()
     try:
         watch = cluster.watches["k8s_configmaps"]
         wait_for("the expired watch listed again", lambda: watch.listings == 1 and watch.status == "watching")
         assert watch.expired == 1
-        # The relist is the reconciler: the configmap deleted while no watch saw it is gone, on record.
         assert query(database_url, "SELECT ended FROM k8s_configmaps_history WHERE uid = %s",
                      (created.metadata.uid,)) == [("deleted",)]
-        stored = {name for (name,) in query(database_url, "SELECT name FROM k8s_configmaps")}
-        listed = {o["metadata"]["name"] for o in real_objects.list_objects(real_kube.api_client(),
-                                                                           cluster.watches["k8s_configmaps"].kind, "v1")}
-        assert stored == listed
+        assert stored_equals_listed(database_url, real_kube, cluster, "k8s_configmaps")
+    finally:
+        watcher.stop()
+
+
+def test_the_api_server_killed_mid_watch_loses_nothing(real_kube: RealKubeServer, tmp_path, pool, database_url):
+    core = k8s_client.CoreV1Api(real_kube.api_client())
+    watcher = watcher_for(real_kube, tmp_path, pool, "configmaps")
+    (cluster,) = watcher.start()
+    try:
+        wait_for("configmaps watched", lambda: watching(database_url, {"k8s_configmaps"}))
+        before = [core.create_namespaced_config_map("default", {"metadata": {"name": f"before-{i}-{uuid.uuid4().hex[:6]}"}})
+                  for i in range(3)]
+        real_kube.kill_apiserver()
+        real_kube.restart_apiserver()
+        after = [core.create_namespaced_config_map("default", {"metadata": {"name": f"after-{i}-{uuid.uuid4().hex[:6]}"}})
+                 for i in range(3)]
+        core.delete_namespaced_config_map(before[0].metadata.name, "default")
+        wait_for("the server's configmaps, stored", lambda: stored_equals_listed(database_url, real_kube, cluster,
+                                                                                "k8s_configmaps"))
+        assert query(database_url, "SELECT ended FROM k8s_configmaps_history WHERE uid = %s",
+                     (before[0].metadata.uid,)) == [("deleted",)]
+        assert {str(u) for (u,) in query(database_url, "SELECT uid FROM k8s_configmaps")} >= {
+            c.metadata.uid for c in [*before[1:], *after]}
+        assert overlapping_versions(database_url, "k8s_configmaps") == []
     finally:
         watcher.stop()
 
