@@ -38,12 +38,13 @@ def _watch(args) -> int:
 
 def _rbac(args) -> int:
     """The RBAC documents for a sync: the catalog's (deploy/rbac*.yaml), or, with ``--context``,
-    a reader role for everything that cluster serves (k8s_assets/rbac.py)."""
+    a reader role for everything that cluster serves (k8s_assets/rbac.py); with ``--watch``, the
+    watcher's (deploy/rbac-watch*.yaml: its own ServiceAccount, and ``watch`` as well)."""
     from k8s_assets import rbac
 
     if args.context is None:
         secrets = args.secrets or _settings().secrets
-        sys.stdout.write(rbac.render_catalog(secrets))
+        sys.stdout.write(rbac.render_catalog(secrets, watch=args.watch))
         return 0
 
     from k8s_assets.config import ConfigError, contexts_in
@@ -66,7 +67,7 @@ def _rbac(args) -> int:
         return 1
     finally:
         api.close()
-    sys.stdout.write(rbac.render_discovered(found, args.context, secrets))
+    sys.stdout.write(rbac.render_discovered(found, args.context, secrets, watch=args.watch))
     for group, version in found.failed:
         print(f"k8s-assets: context {args.context}: discovery of {'/'.join(p for p in (group, version) if p)} "
               "failed; its resources are not in the role", file=sys.stderr)
@@ -159,19 +160,26 @@ def main(argv: list[str] | None = None) -> int:
 
     from k8s_assets.config import SECRETS_MODES
 
-    rbac = sub.add_parser("rbac", help="print the read-only RBAC of a sync: the catalog's (deploy/rbac.yaml), or with "
-                                       "--context a ClusterRole for everything that cluster serves",
+    rbac = sub.add_parser("rbac", help="print the read-only RBAC of a sync (or with --watch, of the watcher): the "
+                                       "catalog's (deploy/rbac.yaml), or with --context a ClusterRole for everything "
+                                       "that cluster serves",
                           description="Print YAML for `kubectl apply -f -`: the namespace and ServiceAccount k8s-assets "
                                       "and ClusterRole k8s-assets-reader with its binding. Without --context, the "
                                       "catalog's kinds (the text of deploy/rbac.yaml, or of "
                                       "deploy/rbac-secrets-metadata.yaml with --secrets metadata); with --context, "
                                       "get and list on every resource the cluster serves with the list verb, custom "
-                                      "resources included.")
+                                      "resources included. With --watch, the same for `k8s-assets watch`: "
+                                      "ServiceAccount and ClusterRole k8s-assets-watcher, with watch as well.")
     rbac.add_argument("--context", metavar="NAME", help="kubeconfig context whose API discovery decides the role "
                                                         "(its credentials must be allowed discovery; any user is)")
     rbac.add_argument("--secrets", choices=SECRETS_MODES, default=None,
                       help="secrets mode the role is for: keys (get, list) or metadata (list alone); "
                            "default: K8S_ASSETS_SECRETS, else keys")
+    rbac.add_argument("--watch", action="store_true",
+                      help="the RBAC of `k8s-assets watch` instead: ServiceAccount and ClusterRole "
+                           "k8s-assets-watcher, the same verbs plus watch (the text of deploy/rbac-watch.yaml, "
+                           "or of deploy/rbac-watch-secrets-metadata.yaml with --secrets metadata); the sync's "
+                           "account k8s-assets is left as it is")
     rbac.set_defaults(run=_rbac)
 
     demo = sub.add_parser("demo", help="sync simulated clusters into the embedded database and print a summary")

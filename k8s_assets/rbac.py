@@ -1,4 +1,5 @@
-"""The RBAC a sync needs, rendered: ``deploy/rbac*.yaml`` from the catalog, or a role from discovery.
+"""The RBAC a sync or the watcher needs, rendered: ``deploy/rbac*.yaml`` from the catalog, or a
+role from discovery.
 
 ``k8s-assets rbac`` prints one of two things, both read-only (``get`` and ``list``, never
 ``watch``, never a write):
@@ -19,6 +20,15 @@ Secrets follow the secrets mode exactly as the catalog lists them: a kind listed
 ``PartialObjectMetadataList`` (Secrets with ``K8S_ASSETS_SECRETS=metadata``) is granted
 ``list`` alone, in a rule of its own; every other resource ``get`` and ``list``.
 
+``k8s-assets rbac --watch`` prints the same for ``k8s-assets watch`` (``deploy/watcher.yaml``):
+the same kinds and verbs plus ``watch`` (Secrets in ``metadata`` mode: ``list`` and ``watch``),
+for a ServiceAccount and ClusterRole of its own, both ``k8s-assets-watcher``, so that the sync's
+account (the code server and every run pod) never gains ``watch``. ``deploy/rbac-watch.yaml``
+and ``deploy/rbac-watch-secrets-metadata.yaml`` are this text. The watcher watches the typed
+kinds only (custom resources stay with the scheduled sync), so it has no custom-resource role;
+with ``--context``, every resource the cluster serves with ``list`` is granted, plus ``watch``
+where the cluster serves that verb.
+
 The YAML is written here as text, not dumped, so that the files keep their comments and a
 layout a reviewer can diff; a test loads every rendering back and compares it with the
 documents it was made from.
@@ -38,20 +48,44 @@ from k8s_assets.catalog.types import Kind
 NAMESPACE = SERVICE_ACCOUNT = "k8s-assets"
 READER_ROLE = "k8s-assets-reader"
 CUSTOM_RESOURCES_ROLE = "k8s-assets-custom-resources"
+# The watcher's ServiceAccount and ClusterRole (one name for both, as the reader's binding is
+# named after its role): apart from the sync's, which keeps get and list.
+WATCHER = "k8s-assets-watcher"
 READ_VERBS = ("get", "list")
 LIST_ONLY = ("list",)
+WATCH = "watch"
 RBAC_API = "rbac.authorization.k8s.io"
 LABELS = {"app.kubernetes.io/name": "k8s-assets"}
 WIDTH = 100  # longest line of a wrapped resource list
 # The command that writes each shipped file, per secrets mode (named in the files and by the test).
 SHIPPED = {"keys": "deploy/rbac.yaml", "metadata": "deploy/rbac-secrets-metadata.yaml"}
+SHIPPED_WATCH = {"keys": "deploy/rbac-watch.yaml", "metadata": "deploy/rbac-watch-secrets-metadata.yaml"}
 LIST_ONLY_COMMENT = "listed as PartialObjectMetadataList only: no values are sent"
+LIST_WATCH_COMMENT = "listed and watched as PartialObjectMetadata only: no values are sent"
 
 Grants = Mapping[tuple[str, str], tuple[str, ...]]  # (API group, resource plural) -> verbs
 
 
-def regenerate_command(secrets: str) -> str:
+def regenerate_command(secrets: str, watch: bool = False) -> str:
+    if watch:
+        return f"k8s-assets rbac --watch --secrets {secrets} > {SHIPPED_WATCH[secrets]}"
     return f"k8s-assets rbac --secrets {secrets} > {SHIPPED[secrets]}"
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who a rendering is for: a ServiceAccount of NAMESPACE and the ClusterRole bound to it."""
+
+    service_account: str
+    role: str
+
+
+READER = Account(SERVICE_ACCOUNT, READER_ROLE)
+WATCHER_ACCOUNT = Account(WATCHER, WATCHER)
+
+
+def account_for(watch: bool) -> Account:
+    return WATCHER_ACCOUNT if watch else READER
 
 
 @dataclass(frozen=True)
@@ -64,31 +98,39 @@ class Rule:
         return {"apiGroups": [self.group], "resources": list(self.resources), "verbs": list(self.verbs)}
 
 
-def verbs_of(kind: Kind) -> tuple[str, ...]:
-    """What listing ``kind`` as configured needs: a metadata-only list needs ``list`` and nothing else."""
-    return LIST_ONLY if kind.accept == METADATA_ONLY else READ_VERBS
+def verbs_of(kind: Kind, watch: bool = False) -> tuple[str, ...]:
+    """What listing ``kind`` as configured needs: a metadata-only list needs ``list`` and nothing else;
+    with ``watch``, what watching it needs too (the same plus ``watch``)."""
+    verbs = LIST_ONLY if kind.accept == METADATA_ONLY else READ_VERBS
+    return (*verbs, WATCH) if watch else verbs
 
 
 def configured_kinds(secrets: str) -> tuple[Kind, ...]:
     return with_options(KINDS, secrets_metadata=secrets == "metadata")
 
 
-def catalog_grants(secrets: str) -> dict[tuple[str, str], tuple[str, ...]]:
-    """Exactly the kinds of the catalog, as listed in ``secrets`` mode."""
-    return {(k.group, k.plural): verbs_of(k) for k in configured_kinds(secrets)}
+def catalog_grants(secrets: str, watch: bool = False) -> dict[tuple[str, str], tuple[str, ...]]:
+    """Exactly the kinds of the catalog, as listed (and with ``watch``, watched) in ``secrets`` mode."""
+    return {(k.group, k.plural): verbs_of(k, watch) for k in configured_kinds(secrets)}
 
 
-def discovered_grants(discovery, secrets: str) -> dict[tuple[str, str], tuple[str, ...]]:
+def discovered_grants(discovery, secrets: str, watch: bool = False) -> dict[tuple[str, str], tuple[str, ...]]:
     """Every resource ``discovery`` (a ``k8s_assets.discovery.Discovery``) serves with the
     ``list`` verb, at any version, subresources excepted; a catalog kind's verbs as the catalog
-    lists it in ``secrets`` mode, every other resource ``get`` and ``list``."""
+    lists it in ``secrets`` mode, every other resource ``get`` and ``list``. With ``watch``,
+    ``watch`` too on each resource served with that verb (at any of its versions)."""
     catalog = catalog_grants(secrets)
     grants: dict[tuple[str, str], tuple[str, ...]] = {}
+    watchable: set[tuple[str, str]] = set()
     for resource in discovery.resources.values():
         if "/" in resource.plural or "list" not in resource.verbs:
             continue
         key = (resource.group, resource.plural)
         grants[key] = catalog.get(key, READ_VERBS)
+        if WATCH in resource.verbs:
+            watchable.add(key)
+    if watch:
+        grants = {key: (*verbs, WATCH) if key in watchable else verbs for key, verbs in grants.items()}
     return grants
 
 
@@ -109,8 +151,8 @@ def namespace_document() -> dict:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
 
 
-def service_account_document() -> dict:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": SERVICE_ACCOUNT, "namespace": NAMESPACE},
+def service_account_document(name: str = SERVICE_ACCOUNT) -> dict:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": NAMESPACE},
             "automountServiceAccountToken": True}
 
 
@@ -119,17 +161,18 @@ def role_document(name: str, rules: list[Rule]) -> dict:
             "metadata": {"name": name, "labels": dict(LABELS)}, "rules": [r.as_dict() for r in rules]}
 
 
-def binding_document(role: str) -> dict:
+def binding_document(role: str, service_account: str = SERVICE_ACCOUNT) -> dict:
     return {"apiVersion": f"{RBAC_API}/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": role, "labels": dict(LABELS)},
             "roleRef": {"apiGroup": RBAC_API, "kind": "ClusterRole", "name": role},
-            "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": NAMESPACE}]}
+            "subjects": [{"kind": "ServiceAccount", "name": service_account, "namespace": NAMESPACE}]}
 
 
-def documents(rules: list[Rule], *, custom_resources_role: bool) -> list[dict]:
+def documents(rules: list[Rule], *, custom_resources_role: bool, watch: bool = False) -> list[dict]:
     """What a rendering holds, as data (the test compares the rendered text with it)."""
-    docs = [namespace_document(), service_account_document(), role_document(READER_ROLE, rules),
-            binding_document(READER_ROLE)]
+    account = account_for(watch)
+    docs = [namespace_document(), service_account_document(account.service_account),
+            role_document(account.role, rules), binding_document(account.role, account.service_account)]
     if custom_resources_role:
         docs += [role_document(CUSTOM_RESOURCES_ROLE, []), binding_document(CUSTOM_RESOURCES_ROLE)]
     return docs
@@ -192,16 +235,16 @@ def _role_lines(name: str, rules: list[Rule], empty_comment: str | None = None) 
     lines.append("rules:")
     for rule in rules:
         lines += _flow("  - apiGroups: ", [rule.group])
-        comment = LIST_ONLY_COMMENT if rule.verbs == LIST_ONLY else None
+        comment = {LIST_ONLY: LIST_ONLY_COMMENT, (*LIST_ONLY, WATCH): LIST_WATCH_COMMENT}.get(rule.verbs)
         lines += _flow("    resources: ", rule.resources, comment)
         lines += _flow("    verbs: ", rule.verbs)
     return lines
 
 
-def _binding_lines(role: str) -> list[str]:
+def _binding_lines(role: str, service_account: str = SERVICE_ACCOUNT) -> list[str]:
     return [f"apiVersion: {RBAC_API}/v1", "kind: ClusterRoleBinding", *_metadata_lines(role), "roleRef:",
             f"  apiGroup: {RBAC_API}", "  kind: ClusterRole", f"  name: {_scalar(role)}", "subjects:",
-            "  - kind: ServiceAccount", f"    name: {_scalar(SERVICE_ACCOUNT)}", f"    namespace: {_scalar(NAMESPACE)}"]
+            "  - kind: ServiceAccount", f"    name: {_scalar(service_account)}", f"    namespace: {_scalar(NAMESPACE)}"]
 
 
 CUSTOM_RESOURCES_EMPTY = """\
@@ -211,14 +254,15 @@ No rule by default (an empty apiGroups is invalid); add one naming your CRDs' gr
     verbs: [get, list]"""
 
 
-def render(header: str, rules: list[Rule], *, custom_resources_role: bool) -> str:
+def render(header: str, rules: list[Rule], *, custom_resources_role: bool, watch: bool = False) -> str:
     """The documents of :func:`documents` as YAML text, under ``header`` (comment lines)."""
+    account = account_for(watch)
     blocks = [
         [*_comment_block(header), "apiVersion: v1", "kind: Namespace", *_metadata_lines(NAMESPACE, labels=False)],
-        ["apiVersion: v1", "kind: ServiceAccount", *_metadata_lines(SERVICE_ACCOUNT, NAMESPACE, labels=False),
-         "automountServiceAccountToken: true"],
-        _role_lines(READER_ROLE, rules),
-        _binding_lines(READER_ROLE),
+        ["apiVersion: v1", "kind: ServiceAccount",
+         *_metadata_lines(account.service_account, NAMESPACE, labels=False), "automountServiceAccountToken: true"],
+        _role_lines(account.role, rules),
+        _binding_lines(account.role, account.service_account),
     ]
     if custom_resources_role:
         blocks += [_role_lines(CUSTOM_RESOURCES_ROLE, [], CUSTOM_RESOURCES_EMPTY), _binding_lines(CUSTOM_RESOURCES_ROLE)]
@@ -273,11 +317,46 @@ keeps values on the server is the mode of the client; what this file adds is one
 }
 
 
-def render_catalog(secrets: str = "keys") -> str:
-    """``deploy/rbac.yaml`` (``keys``) or ``deploy/rbac-secrets-metadata.yaml`` (``metadata``)."""
-    generated = _GENERATED.format(keys=regenerate_command("keys"), metadata=regenerate_command("metadata"))
+WATCH_HEADERS = {
+    "keys": """\
+Least privilege for `k8s-assets watch` (deploy/watcher.yaml): what one cluster needs to grant
+for the watcher to keep its inventory current.
+
+  kubectl apply -f deploy/rbac-watch.yaml
+
+The watcher lists each kind once (in pages, or as a streaming list: a watch with
+sendInitialEvents) and then watches it, and reads the kube-system namespace for the cluster's
+identity: get, list and watch, never a write. ClusterRole k8s-assets-watcher names exactly the
+kinds of k8s_assets.catalog.KINDS, as deploy/rbac.yaml does, with `watch` added. It is bound
+to a ServiceAccount of its own, k8s-assets-watcher: the sync's account k8s-assets (the code
+server and every run pod) keeps get and list, and never gains `watch`. Custom resources are
+not watched (the scheduled sync lists them), so there is no custom-resource role here. With
+K8S_ASSETS_SECRETS=metadata, apply deploy/rbac-watch-secrets-metadata.yaml instead.
+""",
+    "metadata": """\
+Least privilege for `k8s-assets watch` with K8S_ASSETS_SECRETS=metadata: apply this file
+instead of deploy/rbac-watch.yaml (same names, so applying it over that file replaces the role).
+
+  kubectl apply -f deploy/rbac-watch-secrets-metadata.yaml
+
+As deploy/rbac-secrets-metadata.yaml for the sync: Secrets get `list` and `watch`, no `get`
+(they are listed and watched as PartialObjectMetadata: names, labels and annotations, never
+data); every other kind get, list and watch. ClusterRole and ServiceAccount k8s-assets-watcher,
+apart from the sync's k8s-assets, which never gains `watch`.
+""",
+}
+
+
+def render_catalog(secrets: str = "keys", watch: bool = False) -> str:
+    """``deploy/rbac.yaml`` (``keys``) or ``deploy/rbac-secrets-metadata.yaml`` (``metadata``);
+    with ``watch``, ``deploy/rbac-watch.yaml`` or ``deploy/rbac-watch-secrets-metadata.yaml``."""
+    generated = _GENERATED.format(keys=regenerate_command("keys", watch),
+                                  metadata=regenerate_command("metadata", watch))
+    rules = rules_of(catalog_grants(secrets, watch))
+    if watch:
+        return render(f"{WATCH_HEADERS[secrets]}{generated}", rules, custom_resources_role=False, watch=True)
     header = f"{CATALOG_HEADERS[secrets]}{generated}\n\n{_CUSTOM_RESOURCES_NOTE}"
-    return render(header, rules_of(catalog_grants(secrets)), custom_resources_role=True)
+    return render(header, rules, custom_resources_role=True)
 
 
 _DISCOVERED_HEADER = """\
@@ -299,14 +378,36 @@ _SECRETS_LINES = {
 }
 
 
-def render_discovered(discovery, context: str, secrets: str = "keys") -> str:
-    """The namespace, ServiceAccount, reader role and binding for what ``discovery`` serves."""
-    grants = discovered_grants(discovery, secrets)
-    header = _DISCOVERED_HEADER.format(context=context, secrets=secrets, count=len(grants),
-                                       groups=len({group for group, _ in grants}),
-                                       secrets_line=_SECRETS_LINES[secrets])
+_DISCOVERED_WATCH_HEADER = """\
+k8s-assets watch: read and watch access to everything context {context} serves (secrets mode {secrets}).
+
+  k8s-assets rbac --watch --context {context} --secrets {secrets} | kubectl apply -f -
+
+Written by `k8s-assets rbac --watch --context {context}` from the cluster's API discovery:
+ClusterRole k8s-assets-watcher grants get and list on every resource it serves with the list
+verb, and watch on those it serves with the watch verb ({count} resources in {groups} API
+groups, custom resources and aggregated APIs included), to ServiceAccount
+k8s-assets/k8s-assets-watcher. It has the name of the role of deploy/rbac-watch.yaml: applying
+this replaces that role, applying the file narrows it back. The sync's account k8s-assets is
+not touched (it never gains watch).
+{secrets_line}Run it again after CRDs or API groups are added."""
+
+_WATCH_SECRETS_LINES = {
+    "keys": "Secrets: get, list and watch, as in deploy/rbac-watch.yaml.\n",
+    "metadata": "Secrets: list and watch, as in deploy/rbac-watch-secrets-metadata.yaml (K8S_ASSETS_SECRETS=metadata).\n",
+}
+
+
+def render_discovered(discovery, context: str, secrets: str = "keys", watch: bool = False) -> str:
+    """The namespace, ServiceAccount, reader role and binding for what ``discovery`` serves; with
+    ``watch``, the watcher's (ServiceAccount and role k8s-assets-watcher, plus ``watch``)."""
+    grants = discovered_grants(discovery, secrets, watch)
+    template, lines = (_DISCOVERED_WATCH_HEADER, _WATCH_SECRETS_LINES) if watch else (_DISCOVERED_HEADER,
+                                                                                      _SECRETS_LINES)
+    header = template.format(context=context, secrets=secrets, count=len(grants),
+                             groups=len({group for group, _ in grants}), secrets_line=lines[secrets])
     failed = sorted("/".join(p for p in pair if p) for pair in discovery.failed)
     if failed:
         header += ("\n\nIncomplete: the discovery of these group/versions failed, their resources are not "
                    "granted here:\n  " + ", ".join(failed))
-    return render(header, rules_of(grants), custom_resources_role=False)
+    return render(header, rules_of(grants), custom_resources_role=False, watch=watch)

@@ -6,6 +6,11 @@ real-server tests apply the shipped file (or what ``k8s-assets rbac --context`` 
 the TokenRequest API for a token of the shipped ServiceAccount, sync every kind through Dagster
 with a kubeconfig holding only that token, and require every kind ``complete`` and nothing
 ``forbidden`` in k8s_sync_coverage.
+
+The watcher's files (``deploy/rbac-watch*.yaml``, ``k8s-assets rbac --watch``): the same kinds
+plus ``watch``, for ServiceAccount k8s-assets-watcher; on real servers its token may watch every
+catalog kind the server serves once the role is bound and none before, and the sync's account
+k8s-assets, with deploy/rbac.yaml, may list them but never watch.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -40,6 +47,11 @@ SHIPPED = {"keys": RBAC, "metadata": DEPLOY / "rbac-secrets-metadata.yaml"}
 NAMESPACE = SERVICE_ACCOUNT = "k8s-assets"
 READER_ROLE, CUSTOM_ROLE = "k8s-assets-reader", "k8s-assets-custom-resources"
 READ_VERBS = {"get", "list"}
+# The watcher's ServiceAccount and ClusterRole (deploy/rbac-watch*.yaml, deploy/watcher.yaml).
+WATCHER = "k8s-assets-watcher"
+SHIPPED_WATCH = {"keys": DEPLOY / "rbac-watch.yaml", "metadata": DEPLOY / "rbac-watch-secrets-metadata.yaml"}
+WATCH_VERBS = {"get", "list", "watch"}
+SECRETS_WATCH_VERBS = {"keys": {"get", "list", "watch"}, "metadata": {"list", "watch"}}
 
 
 def documents(path: Path) -> list[dict]:
@@ -114,6 +126,52 @@ def test_the_rendered_text_reads_back_as_the_documents_it_renders(secrets):
                if not line.startswith("#"))
 
 
+# -- the watcher's files, against the catalog -----------------------------------------------------
+
+
+@pytest.mark.parametrize("secrets", sorted(SHIPPED_WATCH))
+def test_the_shipped_watch_files_are_the_rendering_of_the_catalog(secrets):
+    path = SHIPPED_WATCH[secrets]
+    assert path.read_text() == rbac.render_catalog(secrets, watch=True), (
+        f"{path.relative_to(ROOT)} drifted from the catalog (or was edited by hand); regenerate it: "
+        f"`{rbac.regenerate_command(secrets, watch=True)}` "
+        f"(from a checkout: python3 -m k8s_assets rbac --watch --secrets {secrets})")
+    rules = rbac.rules_of(rbac.catalog_grants(secrets, watch=True))
+    assert documents(path) == rbac.documents(rules, custom_resources_role=False, watch=True)
+    assert all(len(line) <= rbac.WIDTH for line in path.read_text().splitlines() if not line.startswith("#"))
+
+
+@pytest.mark.parametrize("secrets", sorted(SHIPPED_WATCH))
+def test_the_watch_role_grants_get_list_watch_on_exactly_the_catalog_kinds(secrets):
+    docs = documents(SHIPPED_WATCH[secrets])
+    # Its own account, role and binding; nothing of the sync's (the custom-resource role included).
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+        ("Namespace", NAMESPACE), ("ServiceAccount", WATCHER), ("ClusterRole", WATCHER), ("ClusterRoleBinding", WATCHER)]
+    assert named(docs, "ServiceAccount", WATCHER)["metadata"]["namespace"] == NAMESPACE
+    binding = named(docs, "ClusterRoleBinding", WATCHER)
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": WATCHER}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": WATCHER, "namespace": NAMESPACE}]
+    grants = granted(named(docs, "ClusterRole", WATCHER))
+    assert set(grants) == {(k.group, k.plural) for k in KINDS}, "the watch role and catalog.KINDS disagree"
+    assert grants.pop(("", "secrets")) == SECRETS_WATCH_VERBS[secrets]
+    assert all(verbs == WATCH_VERBS for verbs in grants.values()), grants
+    # What the sync's file grants, plus watch: nothing else differs.
+    reader = granted(named(documents(SHIPPED[secrets]), "ClusterRole", READER_ROLE))
+    watcher = granted(named(docs, "ClusterRole", WATCHER))
+    assert {key: verbs - {"watch"} for key, verbs in watcher.items()} == reader
+    # Least privilege for the sync: its account gains no watch from any shipped file.
+    for path in SHIPPED.values():
+        for role in (d for d in documents(path) if d["kind"] == "ClusterRole"):
+            assert all("watch" not in verbs for verbs in granted(role).values()), (path.name, role["metadata"]["name"])
+
+
+def test_the_sync_and_the_watch_renderings_differ_only_in_the_watch_verb_per_kind():
+    for secrets in ("keys", "metadata"):
+        sync_grants, watch_grants = rbac.catalog_grants(secrets), rbac.catalog_grants(secrets, watch=True)
+        assert watch_grants == {key: (*verbs, "watch") for key, verbs in sync_grants.items()}
+        assert rbac.render_catalog(secrets) == SHIPPED[secrets].read_text()  # the sync's files are unchanged
+
+
 def served(group: str, version: str, plural: str, verbs: tuple[str, ...] = ("get", "list", "watch")) -> ServedResource:
     return ServedResource(group, version, plural, plural.title(), True, verbs)
 
@@ -149,6 +207,34 @@ def test_the_discovered_role_grants_every_listable_resource_and_secrets_per_mode
         assert [r["apiGroups"] for r in rules] == sorted(r["apiGroups"] for r in rules)  # grouped by API group
         assert all(r["resources"] == sorted(r["resources"]) for r in rules)
         assert "broken.example.com/v1" in text and "--context prod-eu" in text
+
+
+def test_the_discovered_watch_role_adds_watch_where_it_is_served():
+    resources = [
+        served("", "v1", "pods"), served("", "v1", "secrets"), served("", "v1", "componentstatuses", ("get", "list")),
+        served("apps", "v1", "deployments"), served("zoo.example.com", "v1", "octopi"),
+        served("metrics.k8s.io", "v1beta1", "pods", ("get", "list")),  # aggregated, no watch verb
+        served("", "v1", "bindings", ("create",)),
+    ]
+    discovery = Discovery({}, {(r.group, r.version, r.plural): r for r in resources}, failed=())
+    for secrets in ("keys", "metadata"):
+        text = rbac.render_discovered(discovery, "prod-eu", secrets, watch=True)
+        docs = [d for d in yaml.safe_load_all(text) if d]
+        assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
+            ("Namespace", NAMESPACE), ("ServiceAccount", WATCHER), ("ClusterRole", WATCHER),
+            ("ClusterRoleBinding", WATCHER)]
+        assert docs == rbac.documents(rbac.rules_of(rbac.discovered_grants(discovery, secrets, watch=True)),
+                                      custom_resources_role=False, watch=True)
+        grants = granted(named(docs, "ClusterRole", WATCHER))
+        assert grants.pop(("", "secrets")) == SECRETS_WATCH_VERBS[secrets]
+        assert grants == {("", "pods"): WATCH_VERBS, ("", "componentstatuses"): READ_VERBS,
+                          ("apps", "deployments"): WATCH_VERBS, ("zoo.example.com", "octopi"): WATCH_VERBS,
+                          ("metrics.k8s.io", "pods"): READ_VERBS}
+        assert "--watch --context prod-eu" in text
+        # Without --watch the reader's role is unchanged: no watch anywhere.
+        reader = granted(named([d for d in yaml.safe_load_all(rbac.render_discovered(discovery, "prod-eu", secrets))
+                                if d], "ClusterRole", READER_ROLE))
+        assert all("watch" not in verbs for verbs in reader.values())
 
 
 # -- the file, on a real server ------------------------------------------------------------------
@@ -358,7 +444,10 @@ def test_the_discovered_role_in_metadata_mode_gives_secrets_list_alone(real_kube
 def test_without_a_context_the_command_prints_the_shipped_file(tmp_path):
     kubeconfig = tmp_path / "none"
     for args, env, path in (((), None, RBAC), (("--secrets", "metadata"), None, SHIPPED["metadata"]),
-                            ((), {"K8S_ASSETS_SECRETS": "metadata"}, SHIPPED["metadata"])):
+                            ((), {"K8S_ASSETS_SECRETS": "metadata"}, SHIPPED["metadata"]),
+                            (("--watch",), None, SHIPPED_WATCH["keys"]),
+                            (("--watch", "--secrets", "metadata"), None, SHIPPED_WATCH["metadata"]),
+                            (("--watch",), {"K8S_ASSETS_SECRETS": "metadata"}, SHIPPED_WATCH["metadata"])):
         printed = k8s_assets_command(*args, kubeconfig=kubeconfig, env=env)
         assert (printed.returncode, printed.stderr) == (0, "")
         assert printed.stdout == path.read_text()
@@ -472,3 +561,89 @@ def test_a_metadata_only_list_of_secrets_needs_the_list_verb_and_rbac_cannot_tel
     # The Accept header is not part of the authorization request: `list` also lets values out.
     status, body = list_secrets(only_list, "application/json")
     assert status == 200 and any("data" in item for item in body["items"])
+
+
+# -- the watcher's role, on a real server ---------------------------------------------------------
+
+
+def account_token(api: k8s_client.ApiClient, name: str, seconds: int = 3600) -> str:
+    request = k8s_client.AuthenticationV1TokenRequest(spec=k8s_client.V1TokenRequestSpec(
+        audiences=[], expiration_seconds=seconds))
+    return k8s_client.CoreV1Api(api).create_namespaced_service_account_token(name, NAMESPACE, request).status.token
+
+
+def requests_of(server: RealKubeServer, token: str, paths: dict, query: str) -> dict:
+    """The status of a GET of each path (with ``query``) as ``token``, in parallel. A watch answers
+    200 with its headers at once: only the status is read, then the connection is dropped."""
+    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_cert_data=server.tls.ca_pem.decode(), maxsize=8)
+
+    def status(item):
+        key, (path, accept) = item
+        response = http.request("GET", f"{server.server}{path}?{query}", retries=False, preload_content=False,
+                                timeout=urllib3.Timeout(connect=10.0, read=30.0),
+                                headers={"Authorization": f"Bearer {token}", "Accept": accept})
+        try:
+            return key, response.status
+        finally:
+            response.close()  # a watch still open is dropped; the server ends it at timeoutSeconds anyway
+
+    with ThreadPoolExecutor(8) as pool:
+        return dict(pool.map(status, sorted(paths.items())))
+
+
+def until(statuses, expected: int, timeout: float = 60.0) -> dict:
+    """``statuses()`` once every answer is ``expected`` (RBAC changes reach the authorizer's cache
+    asynchronously), else the last answers, for the assertion to show."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answers = statuses()
+        if set(answers.values()) == {expected} or time.monotonic() > deadline:
+            return answers
+        time.sleep(0.25)
+
+
+@pytest.mark.parametrize("secrets", sorted(SHIPPED_WATCH))
+def test_the_watcher_service_account_can_watch_every_catalog_kind_and_the_sync_account_cannot(real_kube, secrets):
+    """deploy/rbac-watch*.yaml applied: ServiceAccount k8s-assets-watcher may watch every catalog kind
+    the server serves (its list path with ``watch=1``, the Accept header the watcher sends), and may
+    not before its binding exists; the sync's ServiceAccount with deploy/rbac*.yaml may list each
+    and watch none."""
+    server = real_kube
+    admin = server.api_client()
+    dynamic = DynamicClient(admin)
+    docs = documents(SHIPPED_WATCH[secrets])
+    binding = named(docs, "ClusterRoleBinding", WATCHER)
+    apply(dynamic, [d for d in docs if d is not binding])
+    apply(dynamic, documents(SHIPPED[secrets]))  # the sync's account as shipped, for the comparison
+    try:  # a binding left by the other secrets mode's run of this test
+        k8s_client.RbacAuthorizationV1Api(admin).delete_cluster_role_binding(WATCHER)
+    except k8s_client.ApiException as e:
+        if e.status != 404:
+            raise
+
+    served_paths = listable(server)
+    kinds = {(k.group, k.plural): k for k in rbac.configured_kinds(secrets)}
+    unserved = real_objects.NOT_SERVED.get(server.version, frozenset())
+    assert {k.table for key, k in kinds.items() if key not in served_paths} == set(unserved)
+    paths = {key: (served_paths[key], kind.accept or "application/json")
+             for key, kind in kinds.items() if key in served_paths}
+    watch = "watch=1&timeoutSeconds=1&allowWatchBookmarks=true"
+    watcher, sync_account = account_token(admin, WATCHER), account_token(admin, SERVICE_ACCOUNT)
+
+    before = until(lambda: requests_of(server, watcher, paths, watch), 403)
+    assert set(before.values()) == {403}, {k: s for k, s in before.items() if s != 403}
+
+    apply(dynamic, [binding])
+    after = until(lambda: requests_of(server, watcher, paths, watch), 200)
+    assert set(after.values()) == {200}, {k: s for k, s in after.items() if s != 200}
+    print(f"\nkube-apiserver {server.version}, {SHIPPED_WATCH[secrets].name}: ServiceAccount {NAMESPACE}/{WATCHER} "
+          f"watches {len(after)} kinds ({len(unserved)} of the catalog not served)")
+
+    # The sync's account (deploy/rbac*.yaml, or a discovered reader role of an earlier test): lists, never watches.
+    assert set(requests_of(server, sync_account, paths, "limit=1").values()) == {200}
+    refused = requests_of(server, sync_account, paths, watch)
+    assert set(refused.values()) == {403}, {k: s for k, s in refused.items() if s != 403}
+
+    # Secrets in metadata mode: list and watch, never a GET of one Secret (authorized before it is looked up).
+    one_secret = {("", "secrets"): ("/api/v1/namespaces/kube-system/secrets/no-such-secret", "application/json")}
+    assert requests_of(server, watcher, one_secret, "") == {("", "secrets"): 403 if secrets == "metadata" else 404}
