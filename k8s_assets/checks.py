@@ -53,6 +53,7 @@ from psycopg import sql
 from k8s_assets.catalog.generic import is_shared_table
 from k8s_assets.catalog.types import Kind
 from k8s_assets.store.database import sql_template, sql_text
+from k8s_assets.store.versions import history_table
 from k8s_assets.io_manager import CLUSTER_UID, LISTED, LISTING_STATUS
 from k8s_assets.store.clusters import CLUSTERS_TABLE
 from k8s_assets.resources import PostgresResource
@@ -342,7 +343,7 @@ def versions_overlap(kind: Kind) -> sql.Composed:
     # The namespace of a version whose object is gone is the version's own.
     namespace = sql.SQL("h.namespace") if has_namespaces(kind) else sql.SQL("NULL::text")
     return kind_template("history/versions_overlap.sql", kind, namespace=namespace,
-                         history=sql.Identifier(f"{kind.table}_history"))
+                         history=sql.Identifier(history_table(kind)))
 
 
 def history_matches_current(e: Evaluation) -> dg.AssetCheckResult:
