@@ -32,7 +32,9 @@ def _sync(args) -> int:
 def _watch(args) -> int:
     from k8s_assets.watcher import WatchOptions, run_watch
 
-    options = WatchOptions(batch_seconds=args.batch_seconds, batch_events=args.batch_events)
+    # Unset flags keep WatchOptions' defaults, the one place they are written.
+    given = {"batch_seconds": args.batch_seconds, "batch_events": args.batch_events}
+    options = WatchOptions(**{name: value for name, value in given.items() if value is not None})
     return run_watch(tuple(p.strip() for value in args.context for p in value.split(",") if p.strip()), options)
 
 
@@ -152,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     watch.add_argument("--context", action="append", default=[], metavar="GLOB",
                        help="context name or glob pattern among the selected contexts (repeatable or comma-separated; "
                             "default: every selected context)")
-    watch.add_argument("--batch-seconds", type=float, default=2.0,
-                       help="apply a kind's events at most this long after the first arrived (default 2)")
-    watch.add_argument("--batch-events", type=int, default=5000,
+    watch.add_argument("--batch-seconds", type=float, default=None,
+                       help="apply a kind's events at most this long after the first arrived (default 0.25: "
+                            "the lag target is 2 s, docs/operations.md)")
+    watch.add_argument("--batch-events", type=int, default=None,
                        help="... or as soon as this many are waiting (default 5000)")
     watch.set_defaults(run=_watch)
 
