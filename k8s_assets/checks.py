@@ -212,18 +212,22 @@ def kind_template(name: str, kind: Kind, **identifiers: sql.Composable) -> sql.C
     return sql_template(name, table=sql.Identifier(kind.table), **identifiers)
 
 
+# The metadata mark of the watcher's runless materializations (k8s_assets/watcher.py).
+WATCH_SOURCE = "watch"
+
+
 def latest_materialization(instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str,
                            pages: int = 10, page_size: int = 100):
-    """The newest materialization of one asset partition made by a run (a listing), or None.
+    """The newest materialization of one asset partition that records a listing, or None.
 
-    A watcher's runless materializations (``k8s-assets watch``: a kind's applied events) are
-    passed over: they carry no listing."""
+    A watcher's materializations (``k8s-assets watch``: a kind's applied events, marked
+    ``source: watch``) are passed over: they carry no listing."""
     cursor = None
     for _ in range(pages):
         found = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[partition]), limit=page_size, cursor=cursor)
         for record in found.records:
-            if record.run_id:
+            if _plain(record.asset_materialization.metadata.get("source")) != WATCH_SOURCE:
                 return record
         if not found.has_more:
             return None
@@ -467,7 +471,6 @@ def synced_recently(e: Evaluation) -> dg.AssetCheckResult:
     if row is None:
         return e.results.result(name, False, f"context {e.partition!r} was never synced")
     cluster_uid, last_synced_at, _, age = row
-    e.results.set_cluster(str(cluster_uid))
     stale = e.cur.execute(sql_text("checks/stale_kinds.sql"),
                           {"cluster_uid": cluster_uid, "kinds": sorted(e.selected), "max_age": max_age}).fetchall()
     finding = Finding(
@@ -667,8 +670,12 @@ def cluster_results(kinds: Sequence[Kind], wanted: set[dg.AssetCheckKey], partit
     if not chosen:
         return
     with snapshot(postgres) as conn, conn.transaction():
+        cur = conn.cursor()
+        # The cluster is resolved here once, so every result of k8s_clusters names it.
+        cluster_uid, _ = context_cluster(cur, partition)
         results = Results(dg.AssetKey(CLUSTERS_TABLE), partition)
-        yield from evaluate(chosen, Evaluation(results, conn.cursor(), None, partition, None, kinds=kinds,
+        results.set_cluster(cluster_uid)
+        yield from evaluate(chosen, Evaluation(results, cur, None, partition, cluster_uid, kinds=kinds,
                                                schedule=schedule, max_age=max_age))
 
 

@@ -570,11 +570,13 @@ def dagster_report(instance) -> Report:
     """Report a kind's applied events as a runless materialization of its partition (the UI's freshness)."""
     import dagster as dg
 
+    from k8s_assets.checks import WATCH_SOURCE
+
     lock = threading.Lock()
 
     def report(context_name: str, kind: Kind, totals: KindTotals) -> None:
         metadata = {
-            "source": "watch", "events": totals.events, "batches": totals.batches, "inserted": totals.inserted,
+            "source": WATCH_SOURCE, "events": totals.events, "batches": totals.batches, "inserted": totals.inserted,
             "updated": totals.updated, "deleted": totals.deleted, "outdated_events": totals.outdated,
             "rejected": totals.rejected, "stored": totals.stored,
             "lag_p99_seconds": round(totals.lag_p99, 3), "lag_max_seconds": round(totals.lag_max, 3),
