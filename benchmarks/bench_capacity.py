@@ -58,7 +58,7 @@ from dagster import DagsterInstance, build_schedule_context
 from dagster._cli.job import _create_run
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
-from k8s_assets.automation import SCHEDULE_NAME
+from k8s_assets.dagster_edge.schedules import SCHEDULE_NAME
 from k8s_assets.definitions import defs
 
 workspace = sys.argv[1]

@@ -42,14 +42,9 @@ import msgspec  # noqa: E402
 import orjson  # noqa: E402
 
 from k8s_assets.catalog import KINDS, KINDS_BY_TABLE  # noqa: E402
-from k8s_assets.decoding import (  # noqa: E402
-    ProjectedRowBuilder,
-    RowBuilder,
-    _reencoded_without_managed_fields,
-    decode_page,
-    stored_bytes,
-)
-from k8s_assets.extraction import gc_paused, iter_pages, list_kind  # noqa: E402
+from k8s_assets.kube.decoding import (ProjectedRowBuilder, RowBuilder, _reencoded_without_managed_fields,  # noqa: E402
+                                      decode_page, stored_bytes)
+from k8s_assets.kube.listing import gc_paused, iter_pages, list_kind  # noqa: E402
 
 PODS = KINDS_BY_TABLE["k8s_pods"]
 CLUSTER_UID = "6969bd07-59fe-506d-97d7-14f9be05f535"
@@ -161,8 +156,8 @@ def in_database(pages: list[bytes], repeats: int) -> dict[str, float]:
     """Seconds to COPY the pods' raw into a staging table and move it on, as the merge does:
     cut in Python (what COPY gets is smaller) or removed by PostgreSQL (``raw #- ...``)."""
     import psycopg
-
     from bench_sync import fresh_database, start_postgres
+
     from k8s_assets.store.copy import Utf8TextDumper
 
     items = [bytes(r) for body in pages for r in decode_page(body, keys_only=False).raw_items]

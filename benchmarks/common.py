@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from k8s_assets.config import load_settings  # noqa: E402
+from k8s_assets.kube.config import load_settings  # noqa: E402
 from k8s_assets.store.database import sql_text  # noqa: E402
 
 
@@ -26,8 +26,8 @@ def api_and_cluster(kubeconfig: str, context_name: str, url: str | None = None):
     """An API client for the context and its cluster row (upserted into ``url`` when given)."""
     import psycopg
 
-    from k8s_assets.cluster import describe_cluster
-    from k8s_assets.resources import KubernetesResource
+    from k8s_assets.dagster_edge.resources import KubernetesResource
+    from k8s_assets.kube.cluster import describe_cluster
 
     k8s = KubernetesResource(kubeconfig=kubeconfig, request_timeout=120.0)
     api = k8s.api_client(context_name)

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import api_and_cluster, child_arguments  # noqa: E402
-from k8s_assets.extraction import send_get  # noqa: E402
-
 import dlt  # noqa: E402
 import orjson  # noqa: E402
+from common import api_and_cluster, child_arguments  # noqa: E402
+
+from k8s_assets.kube.listing import send_get  # noqa: E402
 
 PAGE_SIZE = 500
 

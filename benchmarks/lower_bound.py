@@ -23,13 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import api_and_cluster, job_kinds, child_arguments  # noqa: E402
-
 import msgspec  # noqa: E402
 import psycopg  # noqa: E402
+from common import api_and_cluster, child_arguments, job_kinds  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from k8s_assets.extraction import get_json, list_kind, send_get  # noqa: E402
+from k8s_assets.kube.listing import get_json, list_kind, send_get  # noqa: E402
 from k8s_assets.store.copy import Utf8TextDumper  # noqa: E402
 
 

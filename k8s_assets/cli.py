@@ -11,8 +11,8 @@ import sys
 
 
 def _migrate(args) -> int:
+    from k8s_assets.kube.config import load_settings
     from k8s_assets.store import database, migrations
-    from k8s_assets.config import load_settings
 
     url = database.database_url(load_settings())
     if args.plan:
@@ -40,18 +40,18 @@ def _watch(args) -> int:
 
 def _rbac(args) -> int:
     """The RBAC documents for a sync: the catalog's (deploy/rbac*.yaml), or, with ``--context``,
-    a reader role for everything that cluster serves (k8s_assets/rbac.py); with ``--watch``, the
+    a reader role for everything that cluster serves (k8s_assets/catalog/rbac.py); with ``--watch``, the
     watcher's (deploy/rbac-watch*.yaml: its own ServiceAccount, and ``watch`` as well)."""
-    from k8s_assets import rbac
+    from k8s_assets.catalog import rbac
 
     if args.context is None:
         secrets = args.secrets or _settings().secrets
         sys.stdout.write(rbac.render_catalog(secrets, watch=args.watch))
         return 0
 
-    from k8s_assets.config import ConfigError, contexts_in
-    from k8s_assets.discovery import discover
-    from k8s_assets.extraction import ListingError, api_client
+    from k8s_assets.kube.config import ConfigError, contexts_in
+    from k8s_assets.kube.discovery import discover
+    from k8s_assets.kube.listing import ListingError, api_client
     from k8s_assets.sync import one_line
 
     settings = _settings()
@@ -77,7 +77,7 @@ def _rbac(args) -> int:
 
 
 def _settings():
-    from k8s_assets.config import load_settings
+    from k8s_assets.kube.config import load_settings
 
     return load_settings()
 
@@ -94,9 +94,9 @@ def _dev(args) -> int:
     The code location is ./workspace.yaml when there is one (the repository root), else the
     installed ``k8s_assets.definitions``; the instance is that of ``instance_home``.
     """
+    from k8s_assets.dagster_edge.instance import instance_home
+    from k8s_assets.kube.config import kube_contexts, load_settings
     from k8s_assets.store import database, migrations
-    from k8s_assets.config import kube_contexts, load_settings
-    from k8s_assets.dagster_instance import instance_home
 
     settings = load_settings()
     url = database.database_url(settings)
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="... or as soon as this many are waiting (default 5000)")
     watch.set_defaults(run=_watch)
 
-    from k8s_assets.config import SECRETS_MODES
+    from k8s_assets.kube.config import SECRETS_MODES
 
     rbac = sub.add_parser("rbac", help="print the read-only RBAC of a sync (or with --watch, of the watcher): the "
                                        "catalog's (deploy/rbac.yaml), or with --context a ClusterRole for everything "
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     dev.set_defaults(run=_dev)
 
     args = parser.parse_args(argv)
-    from k8s_assets.config import ConfigError
+    from k8s_assets.kube.config import ConfigError
     from k8s_assets.store.database import DatabaseUnreachable
 
     # What the user has to fix gets one line and an exit code of its own, not a traceback.

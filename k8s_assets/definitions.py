@@ -12,12 +12,12 @@ import warnings
 
 import dagster as dg
 
-from k8s_assets.automation import build_sync_schedule
-from k8s_assets.cluster_sync import build_sync_assets
-from k8s_assets.config import Settings, context_names, load_settings
-from k8s_assets.history import build_history_retention
-from k8s_assets.io_manager import PostgresMergeIOManager
-from k8s_assets.resources import KubernetesResource, PostgresResource
+from k8s_assets.dagster_edge.cluster_sync import build_sync_assets
+from k8s_assets.dagster_edge.history import build_history_retention
+from k8s_assets.dagster_edge.io_manager import PostgresMergeIOManager
+from k8s_assets.dagster_edge.resources import KubernetesResource, PostgresResource
+from k8s_assets.dagster_edge.schedules import build_sync_schedule
+from k8s_assets.kube.config import Settings, context_names, load_settings
 
 SYNC_JOB = "k8s_sync"
 
@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", message="Specifying a partitions_def on an Ass
 
 # Transient failures (API 5xx after the client's own retries, timeouts, a dropped database
 # connection) get a few more tries; permanent ones raise Failure(allow_retries=False). The sync
-# step applies the same policy to each kind's listing within the step (cluster_sync.py).
+# step applies the same policy to each kind's listing within the step (dagster_edge/cluster_sync.py).
 # K8S_ASSETS_RETRIES and K8S_ASSETS_RETRY_DELAY set how many and how soon (defaults: 3, 10 s).
 def retry_policy_of(settings: Settings) -> dg.RetryPolicy | None:
     if settings.retries == 0:
@@ -63,7 +63,7 @@ def build_definitions(settings: Settings | None = None, retry_policy: dg.RetryPo
     if retry_policy is FROM_SETTINGS:
         retry_policy = retry_policy_of(settings)
     partitions = dg.StaticPartitionsDefinition(context_names(settings))
-    # One step per context: every asset and every check of a partition (cluster_sync.py).
+    # One step per context: every asset and every check of a partition (dagster_edge/cluster_sync.py).
     sync = build_sync_assets(settings.kinds, partitions, settings.schedule, retry_policy)
     sync_job = dg.define_asset_job(
         SYNC_JOB, selection=dg.AssetSelection.assets(sync),

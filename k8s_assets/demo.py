@@ -14,8 +14,8 @@ import sys
 
 import psycopg
 
+from k8s_assets.kube.config import load_settings
 from k8s_assets.store import database
-from k8s_assets.config import load_settings
 from k8s_assets.sync import prepare_database, sync_contexts
 
 SUMMARY_SQL = "views/cluster_summary.sql"

@@ -1,7 +1,7 @@
 """``k8s-assets sync``: the main job (``k8s_sync``) once per kubeconfig context, in this process.
 
 No Dagster daemon or CLI is needed: each context's run goes to the Dagster instance of
-:func:`k8s_assets.dagster_instance.instance_home` (storage in the inventory's PostgreSQL), so
+:func:`k8s_assets.dagster_edge.instance.instance_home` (storage in the inventory's PostgreSQL), so
 it shows in ``k8s-assets dev`` like a run launched there. ``k8s-assets demo`` syncs its
 simulated clusters the same way.
 """
@@ -16,8 +16,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from k8s_assets.kube.config import ConfigError, Settings, context_names, load_settings
 from k8s_assets.store import database, migrations
-from k8s_assets.config import ConfigError, Settings, context_names, load_settings
 
 # Every event, stack traces included, goes to the instance (and the UI); the terminal gets one
 # line per context (sync_contexts), whose reason is taken from the run's failure events. Dagster's
@@ -64,7 +64,7 @@ def sync_contexts(contexts: Sequence[str], settings: Settings | None = None, out
     """Run ``k8s_sync`` for each context, one after another; print one line each; return those that failed."""
     import dagster as dg
 
-    from k8s_assets.dagster_instance import instance_home
+    from k8s_assets.dagster_edge.instance import instance_home
     from k8s_assets.definitions import SYNC_JOB, build_definitions
 
     settings = settings or load_settings()

@@ -31,7 +31,6 @@ shows as forever in progress. The watcher is supervised by what runs it (a Deplo
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import logging
 import threading
 import time
@@ -42,20 +41,20 @@ import pandas as pd
 
 from k8s_assets.catalog.generic import CUSTOM_RESOURCES, custom_resource_kind, is_shared_table
 from k8s_assets.catalog.types import Kind
-from k8s_assets.cluster import describe_cluster
-from k8s_assets.config import KubeContext, Settings, contexts_in
-from k8s_assets.decoding import ProjectedRowBuilder
-from k8s_assets.custom_resources import list_crds
-from k8s_assets.discovery import Discovery, discover
-from k8s_assets.extraction import (ListingError, ListingForbidden, ListingNotServed, api_client, empty_frame,
-                                   list_kind, take_frame)
+from k8s_assets.kube.cluster import describe_cluster
+from k8s_assets.kube.config import KubeContext, Settings, contexts_in
+from k8s_assets.kube.custom_resources import list_crds
+from k8s_assets.kube.decoding import ProjectedRowBuilder
+from k8s_assets.kube.discovery import Discovery, discover
+from k8s_assets.kube.listing import (ListingError, ListingForbidden, ListingNotServed, api_client, empty_frame,
+                                     list_kind, take_frame)
+from k8s_assets.kube.watch import WatchEvent, WatchExpired, WatchListRefused, WatchStream
 from k8s_assets.store.clusters import write_cluster
 from k8s_assets.store.contract import KindListing
 from k8s_assets.store.database import Connect
 from k8s_assets.store.merge import StagedMerge, merge
 from k8s_assets.store.versions import stored_versions
 from k8s_assets.store.watched import AppliedBatch, WatchBatch, apply_batch, resume_from, write_state
-from k8s_assets.watching import WatchEvent, WatchExpired, WatchListRefused, WatchStream
 
 log = logging.getLogger(__name__)
 
@@ -570,7 +569,7 @@ def dagster_report(instance) -> Report:
     """Report a kind's applied events as a runless materialization of its partition (the UI's freshness)."""
     import dagster as dg
 
-    from k8s_assets.checks import WATCH_SOURCE
+    from k8s_assets.dagster_edge.checks import WATCH_SOURCE
 
     lock = threading.Lock()
 
@@ -623,8 +622,8 @@ def run_watch(patterns: Sequence[str] = (), options: WatchOptions | None = None)
 
     import dagster as dg
 
-    from k8s_assets.config import load_settings
-    from k8s_assets.dagster_instance import instance_home
+    from k8s_assets.dagster_edge.instance import instance_home
+    from k8s_assets.kube.config import load_settings
     from k8s_assets.store import database
     from k8s_assets.sync import one_line, prepare_database, select_contexts
 

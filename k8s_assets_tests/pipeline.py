@@ -6,10 +6,10 @@ from pathlib import Path
 import dagster as dg
 import psycopg
 
-from k8s_assets.config import load_settings
+from k8s_assets.dagster_edge.io_manager import PostgresMergeIOManager
+from k8s_assets.dagster_edge.resources import KubernetesResource, PostgresResource
 from k8s_assets.definitions import SYNC_JOB, build_definitions
-from k8s_assets.io_manager import PostgresMergeIOManager
-from k8s_assets.resources import KubernetesResource, PostgresResource
+from k8s_assets.kube.config import load_settings
 
 
 def definitions(kubeconfig: Path, database_url: str, *, resources_env: dict | None = None,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import replace
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from cryptography.hazmat.primitives import serialization
 from kubernetes import client as k8s_client
@@ -21,7 +21,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from k8s_assets.catalog import KINDS_BY_TABLE
 from k8s_assets.catalog.types import Kind
-from k8s_assets.extraction import iter_pages
+from k8s_assets.kube.listing import iter_pages
 
 NAMESPACES = ("team-a", "team-b")
 # Catalog kinds a server version does not serve (at the catalog's version nor an older one):

@@ -15,14 +15,14 @@ import uuid
 from pathlib import Path
 
 import dagster as dg
-from dagster._serdes import deserialize_value
 import psycopg
 import pytest
+from dagster._serdes import deserialize_value
 
-from k8s_assets import checks
 from k8s_assets.catalog import KINDS_BY_TABLE
-from k8s_assets.store.migrations import migrate
+from k8s_assets.dagster_edge import checks
 from k8s_assets.simulator import Simulator
+from k8s_assets.store.migrations import migrate
 from k8s_assets_tests.fixtures_postgres import fresh_database
 from k8s_assets_tests.pipeline import cluster_uid_of, definitions, query, sync
 

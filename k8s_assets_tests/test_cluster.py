@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from k8s_assets.cluster import CLUSTER_UID_NAMESPACE, identity_from, normalise_server_url
+from k8s_assets.kube.cluster import CLUSTER_UID_NAMESPACE, identity_from, normalise_server_url
 
 
 def test_identity_is_uuid5_of_the_kube_system_uid_whatever_the_url():

@@ -5,10 +5,11 @@ the others stored. A tiny simulated cluster, a real PostgreSQL, Dagster's own ex
 import dagster as dg
 import pytest
 
-from k8s_assets import cluster_sync, extraction
 from k8s_assets.catalog import KINDS
-from k8s_assets.cluster_sync import SYNC_STEP
+from k8s_assets.dagster_edge import cluster_sync
+from k8s_assets.dagster_edge.cluster_sync import SYNC_STEP
 from k8s_assets.definitions import SYNC_JOB
+from k8s_assets.kube import listing as kube_listing
 from k8s_assets.simulator import Fault, Simulator
 from k8s_assets_tests.pipeline import cluster_uid_of, definitions, query, stored_uids, sync
 
@@ -144,7 +145,7 @@ def test_a_transient_failure_is_tried_again_after_the_policy_delays(env, tmp_pat
     sim, url = env["sim"], env["url"]
     waits: dict[str, list[float]] = {"kind": [], "request": []}
     monkeypatch.setattr(cluster_sync, "sleep_before_retry", waits["kind"].append)
-    monkeypatch.setattr(extraction, "sleep_between_tries", waits["request"].append)
+    monkeypatch.setattr(kube_listing, "sleep_between_tries", waits["request"].append)
     policy = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL)
     defs = definitions(sim.write_kubeconfig(tmp_path / "kubeconfig"), url, retry_policy=policy,
                        resources_env={"K8S_ASSETS_RESOURCES": "pods"})

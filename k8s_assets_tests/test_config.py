@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from k8s_assets.config import ConfigError, kube_contexts, load_settings
+from k8s_assets.kube.config import ConfigError, kube_contexts, load_settings
 
 
 def kubeconfig(path, contexts: list[str], server="https://127.0.0.1:6443"):

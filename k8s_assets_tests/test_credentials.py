@@ -25,10 +25,10 @@ import pytest
 import yaml
 from kubernetes import client as k8s_client
 
-from k8s_assets import credentials
 from k8s_assets.catalog import KINDS_BY_TABLE
-from k8s_assets.config import contexts_in
-from k8s_assets.extraction import ListingError, api_client, iter_pages
+from k8s_assets.kube import credentials
+from k8s_assets.kube.config import contexts_in
+from k8s_assets.kube.listing import ListingError, api_client, iter_pages
 from k8s_assets.simulator.kubeconfig import KubeconfigEntry, write_kubeconfig
 from k8s_assets_tests.exec_plugin import Clock
 from k8s_assets_tests.fixtures_kube import REAL_VERSIONS, RealKubeServer, binaries

@@ -5,7 +5,7 @@ import time
 import dagster as dg
 import pytest
 
-from k8s_assets.custom_resources import COVERAGE_PREFIX
+from k8s_assets.dagster_edge.custom_resources import COVERAGE_PREFIX
 from k8s_assets.simulator import Fault
 from k8s_assets_tests.pipeline import cluster_uid_of, definitions, materialization_metadata, query, sync
 

@@ -9,7 +9,6 @@ every generated object, and compare every column.
 from __future__ import annotations
 
 import contextlib
-
 import copy
 import logging
 
@@ -17,18 +16,10 @@ import msgspec
 import orjson
 import pytest
 
-from k8s_assets.catalog import redaction
-from k8s_assets.catalog import types
-from k8s_assets.catalog import KINDS, KINDS_BY_TABLE
+from k8s_assets.catalog import KINDS, KINDS_BY_TABLE, redaction, types
 from k8s_assets.catalog.generic import CUSTOM_RESOURCES, custom_resource_kind
-from k8s_assets.decoding import (
-    ProjectedRowBuilder,
-    RowBuilder,
-    decode_page,
-    projection_decoder,
-    read_tree,
-    stored_bytes,
-)
+from k8s_assets.kube.decoding import (ProjectedRowBuilder, RowBuilder, decode_page, projection_decoder, read_tree,
+                                      stored_bytes)
 from k8s_assets.simulator.generator import generate_cluster
 from k8s_assets.simulator.server import SimulatedCluster
 
@@ -195,7 +186,7 @@ def test_a_large_annotation_and_non_ascii_text_survive_byte_for_byte():
 def test_a_field_of_an_unexpected_type_at_a_declared_path_falls_back_and_is_stored(caplog):
     # Values today's extractors read as missing (a path through a non-object gives None).
     odd = [pod("odd1", status=["a list where an object belongs"]), pod("odd2", status="a string")]
-    with caplog.at_level(logging.WARNING, logger="k8s_assets.decoding"):
+    with caplog.at_level(logging.WARNING, logger="k8s_assets.kube.decoding"):
         expected, got = both_ways(PODS, pod("a"), *odd, pod("b"))
     assert got.columns["name"] == ["a", "odd1", "odd2", "b"] and got.decoded_whole == 2
     assert got.columns["ready"] == [True, None, None, True] and got.columns["node_name"] == ["n1"] * 4
@@ -314,7 +305,7 @@ def test_labels_and_annotations_as_a_go_server_writes_them_are_the_same_json():
 def real_pages(api, kind) -> list[bytes] | None:
     from dataclasses import replace
 
-    from k8s_assets.extraction import ListingNotServed, _get_page
+    from k8s_assets.kube.listing import ListingNotServed, _get_page
 
     for version in (kind.version, *kind.older_versions):
         listed = replace(kind, version=version)

@@ -68,8 +68,8 @@ def test_the_code_location_loads_as_dagster_loads_it(simulator_kubeconfig):
     which refuses, for example, a job named like an asset's op."""
     import dagster as dg
 
-    from k8s_assets.config import load_settings
     from k8s_assets.definitions import build_definitions
+    from k8s_assets.kube.config import load_settings
 
     defs = build_definitions(load_settings({"KUBECONFIG": str(simulator_kubeconfig)}))
     dg.Definitions.validate_loadable(defs)

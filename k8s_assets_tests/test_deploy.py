@@ -25,10 +25,10 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import yaml
 
-from k8s_assets.automation import CONTEXT_TAG, K8S_CONFIG_TAG, SCHEDULE_NAME, label_value, run_tags
+from k8s_assets.dagster_edge.schedules import CONTEXT_TAG, K8S_CONFIG_TAG, SCHEDULE_NAME, label_value, run_tags
+from k8s_assets_tests.fixtures_install import clean_env, run
 from k8s_assets_tests.fixtures_kube import ADMIN, CURRENT, free_port
 from k8s_assets_tests.fixtures_postgres import fresh_database
-from k8s_assets_tests.fixtures_install import clean_env, run
 
 dagster_k8s = pytest.importorskip("dagster_k8s", reason="pip install '.[k8s]'")
 
@@ -235,11 +235,10 @@ def trimmed(job: dict) -> dict:
 
 @pytest.mark.parametrize("real_kube", [CURRENT], indirect=True)
 def test_k8s_run_launcher_creates_the_sync_job(real_kube, venv, embedded_server_url, tmp_path, monkeypatch):
-    from kubernetes import client as k8s_client
-    from kubernetes.client.rest import ApiException
-
     import dagster as dg
     from dagster._core.instance.ref import InstanceRef
+    from kubernetes import client as k8s_client
+    from kubernetes.client.rest import ApiException
 
     values = helm_values()
     api = real_kube.api_client()

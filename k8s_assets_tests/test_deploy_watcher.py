@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 
-from k8s_assets import rbac
+from k8s_assets.catalog import rbac
 from k8s_assets_tests.fixtures_kube import CURRENT
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,8 +3,8 @@
 from dataclasses import replace
 
 from k8s_assets.catalog import KINDS, KINDS_BY_TABLE
-from k8s_assets.discovery import cached_discovery, clear_cache, discover
-from k8s_assets.extraction import api_client
+from k8s_assets.kube.discovery import cached_discovery, clear_cache, discover
+from k8s_assets.kube.listing import api_client
 
 
 def test_discovery_of_a_simulated_cluster(fresh_simulator, tmp_path):

@@ -41,12 +41,13 @@ import yaml
 from kubernetes import client as k8s_client
 from psycopg import sql
 
-from k8s_assets import extraction
-from k8s_assets.store import merge as store_merge
-from k8s_assets.store import database, migrations
-from k8s_assets.store.database import sql_text
-from k8s_assets.kind_assets import SYNC_POOL
+from k8s_assets.dagster_edge.assets import SYNC_POOL
+from k8s_assets.kube import listing as kube_listing
 from k8s_assets.simulator import Simulator
+from k8s_assets.store import database
+from k8s_assets.store import merge as store_merge
+from k8s_assets.store import migrations
+from k8s_assets.store.database import sql_text
 from k8s_assets.sync import failure_reason
 from k8s_assets_tests.fixtures_kube import CURRENT, RealKubeServer, real_server
 from k8s_assets_tests.fixtures_postgres import DEBIAN_PG_BIN, skip_or_fail
@@ -303,7 +304,7 @@ def test_a_killed_sync_leaves_no_lock_and_the_next_sync_frees_its_slot(own_postg
                                                                        monkeypatch):
     """``k8s-assets sync`` SIGKILLed inside a merge, without a daemon: its lock goes with its
     connection, its kinds are whole, and the next ``k8s-assets sync`` on the host ends the dead
-    run and frees its pool slot (with a daemon, run monitoring does: test_automation.py)."""
+    run and frees its pool slot (with a daemon, run monitoring does: test_schedules.py)."""
     url = own_postgres.new_database()
     env = cli_env(kubeconfig, url, tmp_path / "home")
     first = subprocess.run(k8s_assets("sync"), env=env, cwd=tmp_path, capture_output=True, text=True,
@@ -341,7 +342,7 @@ def test_a_killed_sync_leaves_no_lock_and_the_next_sync_frees_its_slot(own_postg
     assert whole(kept, before, after) == {"k8s_namespaces": "new", "k8s_services": "new",
                                           "k8s_configmaps": "old", "k8s_secrets": "old"}
 
-    monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", url)  # the instance's storage (dagster_instance.py)
+    monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", url)  # the instance's storage (dagster_edge/instance.py)
     with dg.DagsterInstance.from_config(str(tmp_path / "home" / "dagster")) as instance:
         (killed,) = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
         left_behind = claimed_slots(instance)
@@ -381,7 +382,7 @@ def test_apiserver_killed_between_pages(own_postgres, kube, kubeconfig, tmp_path
     defs = definitions(kubeconfig, url, resources_env=env)
     # One more try, at once: what the RetryPolicy's tries do, without its 10 s backoff.
     retrying = definitions(kubeconfig, url, resources_env=env, retry_policy=dg.RetryPolicy(max_retries=1))
-    get_page = extraction._get_page
+    get_page = kube_listing._get_page
 
     def between_pages(events: dict, restart: str | None):
         """_get_page that kills the API server before configmaps' page 2 is requested, and
@@ -395,7 +396,7 @@ def test_apiserver_killed_between_pages(own_postgres, kube, kubeconfig, tmp_path
                 kube.restart_apiserver()
             try:
                 return get_page(api, kind, path, query_, timeout, page_number)
-            except extraction.ListingError as e:
+            except kube_listing.ListingError as e:
                 events["failed"] = str(e)
                 if restart == "after":
                     kube.restart_apiserver()
@@ -404,11 +405,11 @@ def test_apiserver_killed_between_pages(own_postgres, kube, kubeconfig, tmp_path
 
     @contextmanager
     def fault(events: dict, restart: str | None):
-        monkeypatch.setattr(extraction, "_get_page", between_pages(events, restart))
+        monkeypatch.setattr(kube_listing, "_get_page", between_pages(events, restart))
         try:
             yield
         finally:
-            monkeypatch.setattr(extraction, "_get_page", get_page)
+            monkeypatch.setattr(kube_listing, "_get_page", get_page)
             if restart is None:
                 kube.restart_apiserver()
 

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from k8s_assets.catalog import KINDS_BY_TABLE
-from k8s_assets.config import ConfigError, load_settings
-from k8s_assets.resources import PostgresResource
+from k8s_assets.dagster_edge.resources import PostgresResource
+from k8s_assets.kube.config import ConfigError, load_settings
 from k8s_assets.simulator import Fault
 from k8s_assets.store import retention
 from k8s_assets.store.clusters import write_cluster
@@ -38,7 +38,7 @@ def postgres(database_url) -> PostgresResource:
 def cluster_uid(postgres) -> str:
     import pandas as pd
 
-    from k8s_assets.cluster import CLUSTER_COLUMNS, identity_from
+    from k8s_assets.kube.cluster import CLUSTER_COLUMNS, identity_from
 
     identity = identity_from(str(uuid.uuid4()), "https://127.0.0.1:6443")
     row = {"cluster_uid": identity.cluster_uid, "context_name": "ctx", "cluster_name": "c", "server": "https://x",
@@ -88,7 +88,7 @@ def versions(url: str, uid: str) -> list[tuple]:
 
 def overlaps(url: str, kind, cluster_uid: str) -> int:
     """What the check history_matches_current finds: versions of one object valid at once."""
-    from k8s_assets.checks import versions_overlap
+    from k8s_assets.dagster_edge.checks import versions_overlap
 
     with psycopg.connect(url) as conn:
         return len(conn.execute(versions_overlap(kind), {"cluster_uid": cluster_uid}).fetchall())
@@ -162,7 +162,7 @@ def test_every_version_is_kept_and_the_past_can_be_queried(postgres, cluster_uid
 def test_a_staged_merge_shows_nothing_until_finished_and_an_aborted_one_changes_nothing(postgres, cluster_uid,
                                                                                           database_url):
     """What ``sync_kind`` does with the pages it lists: each goes into the merge as it arrives."""
-    from k8s_assets.extraction import empty_frame
+    from k8s_assets.kube.listing import empty_frame
     from k8s_assets.store.merge import StagedMerge
 
     url = database_url

@@ -33,18 +33,18 @@ from psycopg import sql
 from k8s_assets.catalog import KINDS
 from k8s_assets.catalog.generic import CUSTOM_RESOURCES, custom_resource_kind
 from k8s_assets.catalog.types import Kind
-from k8s_assets.cluster import CLUSTER_COLUMNS
-from k8s_assets.store.database import sql_template
-from k8s_assets.decoding import ProjectedRowBuilder
-from k8s_assets.extraction import to_frame
-from k8s_assets.store.images import rebuild_images
-from k8s_assets.store.clusters import write_cluster
-from k8s_assets.store.contract import KindListing
-from k8s_assets.store.merge import merge
-from k8s_assets.store.versions import stored_versions
-from k8s_assets.resources import PostgresResource
+from k8s_assets.dagster_edge.resources import PostgresResource
+from k8s_assets.kube.cluster import CLUSTER_COLUMNS
+from k8s_assets.kube.decoding import ProjectedRowBuilder
+from k8s_assets.kube.listing import to_frame
 from k8s_assets.simulator.generator import generate_cluster
 from k8s_assets.simulator.server import SimulatedCluster
+from k8s_assets.store.clusters import write_cluster
+from k8s_assets.store.contract import KindListing
+from k8s_assets.store.database import sql_template
+from k8s_assets.store.images import rebuild_images
+from k8s_assets.store.merge import merge
+from k8s_assets.store.versions import stored_versions
 
 # Objects of each kind mutated per example, in each of the two rounds (a first sync, a re-sync).
 # All examples' objects of a kind are merged at once, so the test costs one merge per kind and
@@ -273,7 +273,7 @@ def real_objects_by_kind(api) -> dict[str, tuple[Kind, list[dict]]]:
     and of every custom resource, as it lists them."""
     from dataclasses import replace
 
-    from k8s_assets.extraction import ListingNotServed
+    from k8s_assets.kube.listing import ListingNotServed
     from k8s_assets_tests.real_objects import list_objects
 
     found: dict[str, tuple[Kind, list[dict]]] = {}

@@ -10,14 +10,14 @@ import psycopg
 import pytest
 
 from k8s_assets.catalog import KINDS_BY_TABLE
-from k8s_assets.cluster import CLUSTER_COLUMNS, identity_from
-from k8s_assets.decoding import RowBuilder
-from k8s_assets.extraction import to_frame
-from k8s_assets.io_manager import PostgresMergeIOManager, merge_metadata
+from k8s_assets.dagster_edge.io_manager import PostgresMergeIOManager, merge_metadata
+from k8s_assets.dagster_edge.resources import PostgresResource
+from k8s_assets.kube.cluster import CLUSTER_COLUMNS, identity_from
+from k8s_assets.kube.decoding import RowBuilder
+from k8s_assets.kube.listing import to_frame
 from k8s_assets.store.clusters import write_cluster
 from k8s_assets.store.contract import KindListing
 from k8s_assets.store.versions import stored_versions
-from k8s_assets.resources import PostgresResource
 
 PODS = KINDS_BY_TABLE["k8s_pods"]
 

@@ -1,8 +1,8 @@
 """Which served resources k8s_other_resources lists: the rules, on discovery as v1.20 and v1.37 serve it.
 (The real servers prove the whole sync: test_real_server.py.)"""
 
-from k8s_assets.discovery import Discovery, ServedResource
-from k8s_assets.other_resources import plan
+from k8s_assets.dagster_edge.other_resources import plan
+from k8s_assets.kube.discovery import Discovery, ServedResource
 
 LIST = ("get", "list", "watch")
 

@@ -100,7 +100,7 @@ def test_editable_install_reads_the_checkouts_sql_from_any_directory(tmp_path):
     origins = [json.loads(d.read_text("direct_url.json") or "{}") for d in distributions(name="k8s-assets")]
     if not any(o.get("url") == REPO.as_uri() and o.get("dir_info", {}).get("editable") for o in origins):
         skip_or_fail("this checkout is not installed in editable mode (pip install -e '.[test]')")
-    check = ("import k8s_assets.store.database as d, k8s_assets.store.migrations as m, k8s_assets.dagster_instance as i, sys; "
+    check = ("import k8s_assets.store.database as d, k8s_assets.store.migrations as m, k8s_assets.dagster_edge.instance as i, sys; "
              "print(d.SQL_DIR); print(len(m.migration_files())); print(i.instance_config() == open(sys.argv[1]).read())")
     shown = run([sys.executable, "-c", check, REPO / "dagster.yaml"], cwd=tmp_path, env=clean_env(os.environ["PATH"]))
     assert shown.returncode == 0, shown.stderr

@@ -1,7 +1,7 @@
 """deploy/rbac.yaml and ``k8s-assets rbac``: least privilege, rendered from the catalog and from
 discovery, and proven on real API servers.
 
-The shipped files are ``k8s_assets.rbac``'s rendering of the catalog, byte for byte. The
+The shipped files are ``k8s_assets.catalog.rbac``'s rendering of the catalog, byte for byte. The
 real-server tests apply the shipped file (or what ``k8s-assets rbac --context`` printed), ask
 the TokenRequest API for a token of the shipped ServiceAccount, sync every kind through Dagster
 with a kubeconfig holding only that token, and require every kind ``complete`` and nothing
@@ -30,10 +30,9 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 
-from k8s_assets import rbac
-from k8s_assets.catalog import KINDS
+from k8s_assets.catalog import KINDS, rbac
 from k8s_assets.catalog.redaction import LAST_APPLIED, METADATA_ONLY
-from k8s_assets.discovery import Discovery, ServedResource
+from k8s_assets.kube.discovery import Discovery, ServedResource
 from k8s_assets.simulator.kubeconfig import KubeconfigEntry, write_kubeconfig
 from k8s_assets_tests import real_objects
 from k8s_assets_tests.fixtures_kube import ADMIN, RealKubeServer, free_port

@@ -14,7 +14,6 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-
 import dagster as dg
 import pytest
 from kubernetes.dynamic import DynamicClient
@@ -23,8 +22,8 @@ from kubernetes.dynamic.exceptions import UnprocessibleEntityError
 from k8s_assets.catalog import KINDS, KINDS_BY_TABLE
 from k8s_assets.catalog.generic import CUSTOM_RESOURCES, OTHER_RESOURCES
 from k8s_assets.catalog.types import Kind
-from k8s_assets.discovery import discover
-from k8s_assets.resources import KubernetesResource
+from k8s_assets.dagster_edge.resources import KubernetesResource
+from k8s_assets.kube.discovery import discover
 from k8s_assets.simulator import Simulator
 from k8s_assets_tests import real_objects
 from k8s_assets_tests.fixtures_kube import CURRENT, NOBODY, OLDEST, READER, RealKubeServer, real_server, utc_now

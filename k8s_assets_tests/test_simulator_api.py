@@ -18,8 +18,8 @@ import urllib3
 import yaml
 from kubernetes import client, config, dynamic
 
-from k8s_assets.extraction import send_get
-from k8s_assets.simulator import Fault, Simulator, SimulatedCluster
+from k8s_assets.kube.listing import send_get
+from k8s_assets.simulator import Fault, SimulatedCluster, Simulator
 
 IRREGULAR_PLURAL = "octopi.zoo.example.com"
 

@@ -19,7 +19,7 @@ import orjson
 import pytest
 from kubernetes import client, config
 
-from k8s_assets.extraction import send_get
+from k8s_assets.kube.listing import send_get
 from k8s_assets.simulator import SimulatedCluster, Simulator
 from k8s_assets_tests.fixtures_kube import CURRENT, OLDEST, RealKubeServer, binaries, real_server
 from k8s_assets_tests.fixtures_postgres import skip_or_fail

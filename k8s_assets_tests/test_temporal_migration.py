@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from k8s_assets.catalog import KINDS_BY_TABLE
-from k8s_assets.resources import PostgresResource
+from k8s_assets.dagster_edge.resources import PostgresResource
 from k8s_assets.store.migrations import migrate
 from k8s_assets_tests.fixtures_postgres import drop_database, fresh_database, skip_or_fail
 from k8s_assets_tests.pipeline import query
@@ -38,10 +38,10 @@ CHILD = """
 import json, sys
 import pandas as pd, psycopg
 from k8s_assets.catalog import KINDS_BY_TABLE
-from k8s_assets.resources import PostgresResource
-from k8s_assets.cluster import CLUSTER_COLUMNS
-from k8s_assets.decoding import RowBuilder
-from k8s_assets.extraction import to_frame
+from k8s_assets.dagster_edge.resources import PostgresResource
+from k8s_assets.kube.cluster import CLUSTER_COLUMNS
+from k8s_assets.kube.decoding import RowBuilder
+from k8s_assets.kube.listing import to_frame
 from k8s_assets.store.clusters import write_cluster
 from k8s_assets.store.contract import KindListing
 from k8s_assets.store.merge import merge

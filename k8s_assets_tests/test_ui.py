@@ -22,7 +22,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from k8s_assets.history import RETENTION_ASSET
+from k8s_assets.dagster_edge.history import RETENTION_ASSET
 from k8s_assets_tests.fixtures_postgres import skip_or_fail
 from k8s_assets_tests.pipeline import definitions, sync
 

@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 
-from k8s_assets.config import load_settings
+from k8s_assets.kube.config import load_settings
 from k8s_assets.store import database
 from k8s_assets.watcher import ClusterWatcher, Watcher, WatchOptions, dagster_report
 from k8s_assets_tests import real_objects

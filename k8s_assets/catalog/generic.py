@@ -1,12 +1,12 @@
 """Generic tables: one table holds many kinds, each listed as a Kind derived from one entry here.
 
 Custom resources: one table for every instance of every CRD (one asset lists all CRDs; see
-``k8s_assets/custom_resources.py``). Per-CRD kinds are derived from ``custom_resource_kind``
+``k8s_assets/dagster_edge/custom_resources.py``). Per-CRD kinds are derived from ``custom_resource_kind``
 with the CRD's group, storage version, plural, kind and scope.
 
 Every other served kind: one table for the objects of every listable resource the cluster
 serves that has no typed table and is not a custom resource (see
-``k8s_assets/other_resources.py``). Which resources that is, API discovery decides at each
+``k8s_assets/dagster_edge/other_resources.py``). Which resources that is, API discovery decides at each
 sync; per-resource kinds are derived from ``other_resource_kind`` with the group, version,
 plural, kind and scope discovery gives.
 
@@ -22,6 +22,7 @@ from dataclasses import replace
 
 from k8s_assets.catalog.extractors import as_json, at, constant, owner_columns
 from k8s_assets.catalog.types import Column, Kind, col
+
 
 def shared_table_kind(table: str, description: str, group: str, version: str, plural: str, kind: str,
                       namespaced: bool, named_by: str, version_listed: str, *own: Column) -> Kind:

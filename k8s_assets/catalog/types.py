@@ -4,7 +4,7 @@ derived from it, see ``k8s_assets.store.schema``) and a function of the raw obje
 
 Extractors run once per object on the hot path of a sync, so they are plain dictionary lookups.
 Each column also knows the object paths it reads (``Column.reads``): extraction decodes only
-those paths (``k8s_assets.decoding``), never the whole object. The vocabulary in
+those paths (``k8s_assets.kube.decoding``), never the whole object. The vocabulary in
 ``k8s_assets.catalog.extractors`` records its paths itself; a hand-written extractor names its
 paths in its ``col(..., reads=...)`` line.
 """

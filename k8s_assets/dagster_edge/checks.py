@@ -5,7 +5,7 @@ reached, as recorded in ``k8s_cluster_contexts``. All queries run in PostgreSQL 
 along the tables' (cluster_uid, ...) indexes, in one read-only REPEATABLE READ transaction per
 group of checks (a kind's integrity, the references) so that its results describe one snapshot.
 
-All are check specs of the one sync step of a context (k8s_assets/cluster_sync.py), which calls
+All are check specs of the one sync step of a context (k8s_assets/dagster_edge/cluster_sync.py), which calls
 the evaluation functions here. Each check is one entry of ``CHECKS`` (name, severity, blocking,
 stage, which kinds, evaluation; its SQL in ``sql/checks/``). Per kind table (ERROR severity, **blocking**; the first three
 right after the kind is merged, the namespace check after every kind of the run):
@@ -52,11 +52,11 @@ from psycopg import sql
 
 from k8s_assets.catalog.generic import is_shared_table
 from k8s_assets.catalog.types import Kind
+from k8s_assets.dagster_edge.io_manager import CLUSTER_UID, LISTED, LISTING_STATUS
+from k8s_assets.dagster_edge.resources import PostgresResource
+from k8s_assets.store.clusters import CLUSTERS_TABLE
 from k8s_assets.store.database import sql_template, sql_text
 from k8s_assets.store.versions import history_table
-from k8s_assets.io_manager import CLUSTER_UID, LISTED, LISTING_STATUS
-from k8s_assets.store.clusters import CLUSTERS_TABLE
-from k8s_assets.resources import PostgresResource
 
 NAMESPACES_TABLE = "k8s_namespaces"
 NODES_TABLE = "k8s_nodes"
@@ -594,7 +594,7 @@ def evaluate(checks: Iterable[Check], e: Evaluation) -> Iterator[dg.AssetCheckRe
 
 
 # ---------------------------------------------------------------------------
-# What the sync step (k8s_assets/cluster_sync.py) asks for.
+# What the sync step (k8s_assets/dagster_edge/cluster_sync.py) asks for.
 
 
 def check_specs(kinds: Sequence[Kind], partitions_def: dg.PartitionsDefinition | None, schedule: str = "0 * * * *",

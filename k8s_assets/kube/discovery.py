@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from kubernetes import client as k8s_client
 
 from k8s_assets.catalog.types import Kind
-from k8s_assets.extraction import ListingError, status_message, get_json
+from k8s_assets.kube.listing import ListingError, get_json, status_message
 
 log = logging.getLogger(__name__)
 

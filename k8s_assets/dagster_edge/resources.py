@@ -17,15 +17,15 @@ from kubernetes import client as k8s_client
 from psycopg_pool import ConnectionPool
 from pydantic import PrivateAttr
 
+from k8s_assets.kube.config import ConfigError, KubeContext, contexts_in
 from k8s_assets.store import database, migrations
-from k8s_assets.config import ConfigError, KubeContext, contexts_in
 
 
 @functools.lru_cache(maxsize=64)
 def _cached_api_client(kubeconfig: tuple[Path, ...], context_name: str) -> k8s_client.ApiClient:
     """One client per context per process: its connection pool (and TLS sessions) serve every
     kind of a sync. Expiring credentials are refreshed by the client's own hook."""
-    from k8s_assets.extraction import api_client
+    from k8s_assets.kube.listing import api_client
 
     return api_client(kubeconfig, context_name)
 
@@ -61,7 +61,7 @@ class PostgresResource(dg.ConfigurableResource):
     def resolved_url(self) -> str:
         # A URL from the K8S_ASSETS_CONFIG file is read here, at run time, so it never
         # becomes part of the resource config the UI displays.
-        from k8s_assets.config import load_settings
+        from k8s_assets.kube.config import load_settings
 
         url = self.url or load_settings().database_url
         url = url or database.embedded_database_url(str(Path(self.home).expanduser().resolve()))

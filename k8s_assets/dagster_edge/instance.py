@@ -63,8 +63,8 @@ def instance_home(settings, cwd: Path | None = None) -> Path:
 
 
 def inventory_database_url() -> str:
+    from k8s_assets.kube.config import load_settings
     from k8s_assets.store import database
-    from k8s_assets.config import load_settings
 
     return database.database_url(load_settings())
 

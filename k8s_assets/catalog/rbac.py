@@ -115,7 +115,7 @@ def catalog_grants(secrets: str, watch: bool = False) -> dict[tuple[str, str], t
 
 
 def discovered_grants(discovery, secrets: str, watch: bool = False) -> dict[tuple[str, str], tuple[str, ...]]:
-    """Every resource ``discovery`` (a ``k8s_assets.discovery.Discovery``) serves with the
+    """Every resource ``discovery`` (a ``k8s_assets.kube.discovery.Discovery``) serves with the
     ``list`` verb, at any version, subresources excepted; a catalog kind's verbs as the catalog
     lists it in ``secrets`` mode, every other resource ``get`` and ``list``. With ``watch``,
     ``watch`` too on each resource served with that verb (at any of its versions)."""
@@ -272,7 +272,7 @@ def render(header: str, rules: list[Rule], *, custom_resources_role: bool, watch
 # -- the two renderings ------------------------------------------------------------------------
 
 _GENERATED = """\
-Generated from k8s_assets.catalog by k8s_assets/rbac.py: do not edit by hand. After a change to
+Generated from k8s_assets.catalog by k8s_assets/catalog/rbac.py: do not edit by hand. After a change to
 the catalog, regenerate both files (k8s_assets_tests/test_rbac.py fails while they drift):
   {keys}
   {metadata}"""

@@ -17,10 +17,10 @@ import psycopg
 import pytest
 import yaml
 
-from k8s_assets.automation import CONTEXT_TAG, SCHEDULE_NAME
+from k8s_assets.dagster_edge.assets import SYNC_POOL
+from k8s_assets.dagster_edge.cluster_sync import SYNC_STEP
+from k8s_assets.dagster_edge.schedules import CONTEXT_TAG, SCHEDULE_NAME
 from k8s_assets.definitions import RETRY_POLICY, SYNC_JOB
-from k8s_assets.cluster_sync import SYNC_STEP
-from k8s_assets.kind_assets import SYNC_POOL
 from k8s_assets_tests.pipeline import definitions, query, sync
 
 REPO = Path(__file__).resolve().parent.parent
@@ -235,7 +235,7 @@ def test_pool_limit_of_one_runs_two_partitions_one_after_the_other(limit, fresh_
     """Each cluster's pod list is held open by the simulator until the test lets it go, so
     "at the same time" is a fact the test observes (both requests in flight), not a guess
     about how long a slow answer takes on this machine."""
-    from k8s_assets.automation import ensure_pool
+    from k8s_assets.dagster_edge.schedules import ensure_pool
     from k8s_assets.simulator import Fault
 
     sim = fresh_simulator(clusters=("one", "two"))
@@ -311,7 +311,7 @@ def wait_for(condition, failure: str, logs, timeout: float = 300.0):
 
 def test_daemon_frees_the_slot_of_a_killed_run(fresh_simulator, tmp_path, database_url, monkeypatch):
     """A sync killed mid-step keeps its slot; the daemon's run monitoring gives it back."""
-    from k8s_assets.automation import ensure_pool
+    from k8s_assets.dagster_edge.schedules import ensure_pool
     from k8s_assets.simulator import Fault
 
     sim = fresh_simulator(clusters=("one",))
@@ -415,8 +415,8 @@ def test_retry_policy_backs_off_exponentially_with_jitter(tmp_path):
 
 
 def test_retry_policy_comes_from_the_settings(tmp_path):
-    from k8s_assets.config import ConfigError, load_settings
     from k8s_assets.definitions import build_definitions
+    from k8s_assets.kube.config import ConfigError, load_settings
 
     kubeconfig = str(write_kubeconfig(tmp_path / "kubeconfig", ["dev"]))
 
@@ -455,10 +455,10 @@ def test_transient_api_failure_is_retried_with_the_retry_policy(fresh_simulator,
 
 
 def test_dropped_database_connection_is_retried(fresh_simulator, tmp_path, database_url):
-    from k8s_assets.config import load_settings
+    from k8s_assets.dagster_edge.io_manager import PostgresMergeIOManager
+    from k8s_assets.dagster_edge.resources import KubernetesResource, PostgresResource
     from k8s_assets.definitions import build_definitions
-    from k8s_assets.io_manager import PostgresMergeIOManager
-    from k8s_assets.resources import KubernetesResource, PostgresResource
+    from k8s_assets.kube.config import load_settings
 
     class DropsFirstConnection(PostgresResource):
         def connect(self):
@@ -535,9 +535,9 @@ def test_a_data_error_fails_fast_without_retries(fresh_simulator, tmp_path, data
 
 
 def test_failures_are_classified_from_real_errors(database_url, tmp_path):
-    from k8s_assets.config import ConfigError
-    from k8s_assets.extraction import ListingError
-    from k8s_assets.failures import is_transient
+    from k8s_assets.kube.config import ConfigError
+    from k8s_assets.kube.failures import is_transient
+    from k8s_assets.kube.listing import ListingError
 
     with psycopg.connect(database_url) as conn:
         with pytest.raises(psycopg.DataError) as data_error:

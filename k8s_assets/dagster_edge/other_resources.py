@@ -38,15 +38,16 @@ from k8s_assets import catalog
 from k8s_assets.catalog import KINDS
 from k8s_assets.catalog.generic import OPT_IN_RESOURCES, other_resource_kind
 from k8s_assets.catalog.types import Kind
-from k8s_assets.config import ConfigError
-from k8s_assets.custom_resources import list_crds
-from k8s_assets.discovery import Discovery, cached_discovery
-from k8s_assets.extraction import ListingError
+from k8s_assets.dagster_edge.resource_sets import merge_outcomes, stored_resources
+from k8s_assets.dagster_edge.resources import KubernetesResource, PostgresResource
+from k8s_assets.kube.config import ConfigError
+from k8s_assets.kube.custom_resources import list_crds
+from k8s_assets.kube.discovery import Discovery, cached_discovery
+from k8s_assets.kube.listing import ListingError
+from k8s_assets.kube.resource_sets import Outcome, ResourceType, list_resources
 from k8s_assets.store import shared_tables
 from k8s_assets.store.contract import KindListing
 from k8s_assets.store.coverage import record_failed_listing
-from k8s_assets.resource_sets import Outcome, ResourceType, list_resources, merge_outcomes, stored_resources
-from k8s_assets.resources import KubernetesResource, PostgresResource
 
 # Served and listable, but never listed here: (group, plural) -> why.
 LEFT_OUT: dict[tuple[str, str], str] = {

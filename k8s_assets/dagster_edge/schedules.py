@@ -24,8 +24,8 @@ import re
 
 import dagster as dg
 
-from k8s_assets.config import ConfigError, Settings, context_names
-from k8s_assets.kind_assets import SYNC_POOL
+from k8s_assets.dagster_edge.assets import SYNC_POOL
+from k8s_assets.kube.config import ConfigError, Settings, context_names
 
 SCHEDULE_NAME = "k8s_sync_schedule"
 CONTEXT_TAG = "k8s-assets/context"

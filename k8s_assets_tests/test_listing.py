@@ -6,17 +6,10 @@ import threading
 
 import pytest
 
-from k8s_assets import extraction
 from k8s_assets.catalog import KINDS_BY_TABLE
-from k8s_assets.extraction import (
-    LIST_RESTARTS,
-    MAX_RETRY_AFTER_SECONDS,
-    ListingError,
-    ListingForbidden,
-    api_client,
-    iter_decoded_pages,
-    list_kind,
-)
+from k8s_assets.kube import listing as kube_listing
+from k8s_assets.kube.listing import (LIST_RESTARTS, MAX_RETRY_AFTER_SECONDS, ListingError, ListingForbidden, api_client,
+                                     iter_decoded_pages, list_kind)
 from k8s_assets.simulator.faults import Fault
 
 PODS = KINDS_BY_TABLE["k8s_pods"]
@@ -35,7 +28,7 @@ def waits(monkeypatch) -> list[float]:
     """The waits between tries (urllib3's backoff and Retry-After, ours for a cut page), counted
     instead of slept: the tests say how long the client would wait, and wait for nothing."""
     waited: list[float] = []
-    monkeypatch.setattr(extraction, "sleep_between_tries", waited.append)
+    monkeypatch.setattr(kube_listing, "sleep_between_tries", waited.append)
     return waited
 
 

@@ -16,8 +16,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from k8s_assets import catalog, credentials
+from k8s_assets import catalog
 from k8s_assets.catalog.types import Kind
+from k8s_assets.kube import credentials
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
 DEFAULT_HISTORY_DAYS = 30

@@ -32,18 +32,19 @@ from typing import TypeVar
 import dagster as dg
 import pandas as pd
 
-from k8s_assets import checks
 from k8s_assets.catalog.generic import CUSTOM_RESOURCES, OTHER_RESOURCES
 from k8s_assets.catalog.types import Kind
-from k8s_assets.custom_resources import CRDS, custom_resources_spec, sync_custom_resources
-from k8s_assets.failures import fail_fast_unless_transient
-from k8s_assets.images import derive_images, images_spec
-from k8s_assets.store.images import IMAGES_TABLE, SOURCE_TABLES
+from k8s_assets.dagster_edge import checks
+from k8s_assets.dagster_edge.assets import SYNC_POOL, cluster_spec, describe_context, kind_spec, sync_kind
+from k8s_assets.dagster_edge.custom_resources import custom_resources_spec, sync_custom_resources
+from k8s_assets.dagster_edge.images import derive_images, images_spec
+from k8s_assets.dagster_edge.other_resources import sync_other_resources
+from k8s_assets.dagster_edge.resources import KubernetesResource, PostgresResource
+from k8s_assets.kube.custom_resources import CRDS
+from k8s_assets.kube.failures import fail_fast_unless_transient
 from k8s_assets.store.clusters import CLUSTERS_TABLE, cluster_of_context
 from k8s_assets.store.contract import KindListing
-from k8s_assets.other_resources import sync_other_resources
-from k8s_assets.kind_assets import SYNC_POOL, cluster_spec, describe_context, kind_spec, sync_kind
-from k8s_assets.resources import KubernetesResource, PostgresResource
+from k8s_assets.store.images import IMAGES_TABLE, SOURCE_TABLES
 
 SYNC_STEP = "k8s_cluster_sync"
 

@@ -9,9 +9,10 @@ import time
 
 import dagster as dg
 
-from k8s_assets.failures import fail_fast_unless_transient
-from k8s_assets.resources import PostgresResource
+from k8s_assets.dagster_edge.resources import PostgresResource
+from k8s_assets.kube.failures import fail_fast_unless_transient
 from k8s_assets.store.images import IMAGES_TABLE, rebuild_images
+
 
 def images_spec() -> dg.AssetSpec:
     """The asset's own spec (its deps, on k8s_clusters and the selected SOURCE_TABLES, are declared

@@ -29,9 +29,9 @@ import msgspec
 import urllib3
 from kubernetes import client as k8s_client
 
-from k8s_assets import credentials
 from k8s_assets.catalog.types import Kind
-from k8s_assets.extraction import ListingError, ListingForbidden, ListingNotServed, send_get, status_message
+from k8s_assets.kube import credentials
+from k8s_assets.kube.listing import ListingError, ListingForbidden, ListingNotServed, send_get, status_message
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 CONNECT_TIMEOUT = 10.0

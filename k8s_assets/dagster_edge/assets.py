@@ -2,7 +2,7 @@
 
 Every asset is partitioned by kubeconfig context and has its own spec here (key = table,
 group, description, kinds, column schema, lineage from k8s_clusters); the one step that
-computes them for a context is k8s_assets/cluster_sync.py. A kind is listed for the
+computes them for a context is k8s_assets/dagster_edge/cluster_sync.py. A kind is listed for the
 partition's cluster into a DataFrame; the IO manager merges it. What the listing saw
 travels as output metadata, so a forbidden or unserved kind keeps its rows and says so.
 """
@@ -15,24 +15,18 @@ import pandas as pd
 from k8s_assets.catalog import types
 from k8s_assets.catalog.generic import is_shared_table
 from k8s_assets.catalog.types import Kind
-from k8s_assets.cluster import CLUSTER_COLUMNS, describe_cluster
-from k8s_assets.config import ConfigError
-from k8s_assets.discovery import cached_discovery
-from k8s_assets.extraction import (
-    ListingError,
-    ListingForbidden,
-    ListingNotServed,
-    empty_frame,
-    list_kind,
-)
-from k8s_assets.failures import fail_fast_unless_transient
+from k8s_assets.dagster_edge.io_manager import TABLE_KEY
+from k8s_assets.dagster_edge.resources import KubernetesResource, PostgresResource
+from k8s_assets.kube.cluster import CLUSTER_COLUMNS, describe_cluster
+from k8s_assets.kube.config import ConfigError
+from k8s_assets.kube.discovery import cached_discovery
+from k8s_assets.kube.failures import fail_fast_unless_transient
+from k8s_assets.kube.listing import ListingError, ListingForbidden, ListingNotServed, empty_frame, list_kind
 from k8s_assets.store.clusters import CLUSTERS_TABLE
 from k8s_assets.store.contract import KindListing
 from k8s_assets.store.coverage import record_failed_listing
 from k8s_assets.store.merge import StagedMerge
 from k8s_assets.store.versions import stored_versions
-from k8s_assets.io_manager import TABLE_KEY
-from k8s_assets.resources import KubernetesResource, PostgresResource
 
 ASSET_KINDS = {"kubernetes", "postgres"}
 SYNC_POOL = "k8s_cluster_sync"

@@ -17,8 +17,8 @@ import dagster as dg
 import psycopg
 import psycopg_pool
 
-from k8s_assets.config import ConfigError
-from k8s_assets.extraction import ListingError
+from k8s_assets.kube.config import ConfigError
+from k8s_assets.kube.listing import ListingError
 
 # psycopg.OperationalError covers a connection refused or dropped, a server shutting down,
 # serialization failures and deadlocks: all may succeed when tried again.

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 from kubernetes import client as k8s_client
 
-from k8s_assets.config import KubeContext
-from k8s_assets.extraction import ListingError, status_message, get_json
+from k8s_assets.kube.config import KubeContext
+from k8s_assets.kube.listing import ListingError, get_json, status_message
 
 log = logging.getLogger(__name__)
 

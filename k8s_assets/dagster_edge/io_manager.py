@@ -13,8 +13,8 @@ from collections.abc import Iterable
 import dagster as dg
 import pandas as pd
 
-from k8s_assets.failures import fail_fast_unless_transient
-from k8s_assets.resources import PostgresResource
+from k8s_assets.dagster_edge.resources import PostgresResource
+from k8s_assets.kube.failures import fail_fast_unless_transient
 from k8s_assets.store.clusters import CLUSTERS_TABLE, write_cluster
 from k8s_assets.store.contract import KindListing, MergeResult
 from k8s_assets.store.merge import merge

@@ -13,9 +13,9 @@ bloat) and creates the coming week's partitions.
 
 import dagster as dg
 
-from k8s_assets.config import Settings
+from k8s_assets.dagster_edge.resources import PostgresResource
+from k8s_assets.kube.config import Settings
 from k8s_assets.store.retention import drop_expired_history, history_sizes
-from k8s_assets.resources import PostgresResource
 
 RETENTION_ASSET = "k8s_history_retention"
 RETENTION_JOB = "k8s_history_retention_job"

@@ -8,17 +8,10 @@ import pytest
 import yaml
 
 from k8s_assets.catalog import KINDS
-from k8s_assets.cluster_sync import SYNC_STEP
-from k8s_assets.cluster import CLUSTER_UID_NAMESPACE
+from k8s_assets.dagster_edge.cluster_sync import SYNC_STEP
+from k8s_assets.kube.cluster import CLUSTER_UID_NAMESPACE
 from k8s_assets.simulator import Fault
-from k8s_assets_tests.pipeline import (
-    cluster_uid_of,
-    definitions,
-    materialization_metadata,
-    query,
-    stored_uids,
-    sync,
-)
+from k8s_assets_tests.pipeline import cluster_uid_of, definitions, materialization_metadata, query, stored_uids, sync
 
 
 @pytest.fixture

@@ -36,10 +36,10 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from urllib3.util.retry import Retry
 
-from k8s_assets import credentials
 from k8s_assets.catalog.types import Kind
-from k8s_assets.config import ConfigError, read_kubeconfig
-from k8s_assets.decoding import DecodedPage, PageNotJSON, ProjectedRowBuilder, decode_page
+from k8s_assets.kube import credentials
+from k8s_assets.kube.config import ConfigError, read_kubeconfig
+from k8s_assets.kube.decoding import DecodedPage, PageNotJSON, ProjectedRowBuilder, decode_page
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def request_retries() -> Retry:
 
 def api_client(kubeconfig: tuple[Path, ...], context_name: str, connections: int | None = None) -> k8s_client.ApiClient:
     """A client for one context, built by the kubernetes client from the merged kubeconfig, or
-    for the pod's own cluster when the context is ``in-cluster`` (see k8s_assets.credentials).
+    for the pod's own cluster when the context is ``in-cluster`` (see k8s_assets.kube.credentials).
     ``connections``: how many requests it keeps open at once (a watcher holds one per kind)."""
     configuration = k8s_client.Configuration()
     if connections is not None:
@@ -175,7 +175,7 @@ def get_json(api: k8s_client.ApiClient, path: str, query: list[tuple[str, str]] 
     """GET a path; returns (status, parsed JSON or None, raw body). Network errors raise ListingError.
 
     ``parse=False`` leaves a 2xx body unparsed (list pages are decoded by ``decoding``).
-    A 401 reloads the context's credentials once and repeats the request (k8s_assets.credentials):
+    A 401 reloads the context's credentials once and repeats the request (k8s_assets.kube.credentials):
     a token can be refused before the client's own refresh thinks it expired.
     """
     response = _send_get(api, path, query, timeout, accept)
