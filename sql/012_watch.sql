@@ -1,6 +1,6 @@
 -- The watcher (k8s-assets watch, k8s_assets/watcher.py): where each watch of each cluster's kind
 -- stands, written in the same transaction as each batch of events it applies. A restarted
--- watcher resumes from resource_version; the watch_lag check reads the lag and the heartbeat.
+-- watcher resumes from resource_version; the watch_keeping_up check reads the lag and the heartbeat.
 
 CREATE TABLE k8s_watch_state (
     cluster_uid      uuid NOT NULL REFERENCES k8s_clusters (cluster_uid) ON DELETE CASCADE,
