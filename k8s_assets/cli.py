@@ -40,13 +40,13 @@ def _watch(args) -> int:
 
 def _rbac(args) -> int:
     """The RBAC documents for a sync: the catalog's (deploy/rbac*.yaml), or, with ``--context``,
-    a reader role for everything that cluster serves (k8s_assets/catalog/rbac.py); with ``--watch``, the
+    a reader role for everything that cluster serves (k8s_assets/catalog/rbac_rules.py); with ``--watch``, the
     watcher's (deploy/rbac-watch*.yaml: its own ServiceAccount, and ``watch`` as well)."""
-    from k8s_assets.catalog import rbac
+    from k8s_assets.catalog import rbac_rules
 
     if args.context is None:
         secrets = args.secrets or _settings().secrets
-        sys.stdout.write(rbac.render_catalog(secrets, watch=args.watch))
+        sys.stdout.write(rbac_rules.render_catalog(secrets, watch=args.watch))
         return 0
 
     from k8s_assets.kube.config import ConfigError, contexts_in
@@ -69,7 +69,7 @@ def _rbac(args) -> int:
         return 1
     finally:
         api.close()
-    sys.stdout.write(rbac.render_discovered(found, args.context, secrets, watch=args.watch))
+    sys.stdout.write(rbac_rules.render_discovered(found, args.context, secrets, watch=args.watch))
     for group, version in found.failed:
         print(f"k8s-assets: context {args.context}: discovery of {'/'.join(p for p in (group, version) if p)} "
               "failed; its resources are not in the role", file=sys.stderr)

@@ -76,7 +76,8 @@ class WatchOptions:
     max_retry_delay: float = 30.0
     forbidden_retry_seconds: float = 300.0  # a forbidden kind is tried again after this long
     streaming_list: bool | None = None  # None: ask servers from 1.27, fall back when refused
-    listings: int = 4  # complete listings of one cluster at once (each holds a database connection)
+    listings: int = 4  # complete listings at once, over every cluster (each holds a database connection)
+    start_retry_seconds: float = 60.0  # a context that could not be reached is tried again this often
 
 
 Report = Callable[[str, Kind, "KindTotals"], None]
@@ -229,7 +230,8 @@ class ClusterWatcher:
     """Every selected kind of one context: a reader per kind and one applier."""
 
     def __init__(self, context: KubeContext, settings: Settings, connect: Connect, options: WatchOptions,
-                 report: Report | None = None, kinds: Sequence[Kind] | None = None):
+                 report: Report | None = None, kinds: Sequence[Kind] | None = None,
+                 listing_slots: threading.Semaphore | None = None):
         self.context = context
         self.settings = settings
         self.connect = connect
@@ -244,7 +246,9 @@ class ClusterWatcher:
         self.watches: dict[str, KindWatch] = {}
         self.cluster_uid: str | None = None
         self.streaming_list = options.streaming_list
-        self._listing = threading.Semaphore(options.listings)
+        # Shared by every cluster of a Watcher: a restart of many clusters lists a few kinds at a
+        # time, so the database connections the listings hold stay bounded, however many clusters.
+        self._listing = listing_slots or threading.Semaphore(options.listings)
 
     @property
     def name(self) -> str:
@@ -597,22 +601,42 @@ class Watcher:
         self.settings = settings
         self.options = options or WatchOptions()
         chosen = [c for c in contexts_in(settings.kubeconfig) if c.name in set(contexts)]
-        self.clusters = [ClusterWatcher(c, settings, connect, self.options, report) for c in chosen]
+        listing_slots = threading.Semaphore(self.options.listings)
+        self.clusters = [ClusterWatcher(c, settings, connect, self.options, report, listing_slots=listing_slots)
+                         for c in chosen]
         self.failed: dict[str, str] = {}
+        self.started: set[str] = set()
 
     def start(self) -> list[ClusterWatcher]:
+        """Start every context not started yet; returns those started now. One that cannot be
+        reached is named in ``failed`` (and tried again by the next call)."""
         started = []
         for cluster in self.clusters:
+            if cluster.name in self.started:
+                continue
             try:
                 cluster.start()
-                started.append(cluster)
             except Exception as e:  # noqa: BLE001 - reported per context; the others go on
                 self.failed[cluster.name] = f"{type(e).__name__}: {e}"
+                continue
+            self.failed.pop(cluster.name, None)
+            self.started.add(cluster.name)
+            started.append(cluster)
         return started
 
     def stop(self) -> None:
         for cluster in self.clusters:
-            cluster.stop()
+            if cluster.name in self.started:
+                cluster.stop()
+
+
+def pool_size(contexts: int, options: WatchOptions) -> int:
+    """Connections the watcher's pool may open: the listings at once, an applier per cluster and
+    two for watch states, at most MAX_CONNECTIONS (appliers then wait their turn for one)."""
+    return min(options.listings + contexts + 2, MAX_CONNECTIONS)
+
+
+MAX_CONNECTIONS = 32  # of PostgreSQL's default max_connections of 100, leaving the syncs theirs
 
 
 def run_watch(patterns: Sequence[str] = (), options: WatchOptions | None = None) -> int:
@@ -633,18 +657,25 @@ def run_watch(patterns: Sequence[str] = (), options: WatchOptions | None = None)
     url = prepare_database(settings)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    # Per cluster: its applier, its listings, and one for the watch state.
-    with database.open_pool(url, max_size=len(contexts) * (options.listings + 2)) as pool, \
+    with database.open_pool(url, max_size=pool_size(len(contexts), options)) as pool, \
             dg.DagsterInstance.from_config(str(instance_home(settings))) as instance:
         watcher = Watcher(settings, contexts, pool.connection, options, dagster_report(instance))
-        for cluster in watcher.start():
-            print(f"watching {cluster.name}: {len(cluster.watches)} kinds, "
-                  f"{'streaming lists' if cluster.streaming_list else 'lists then watches'}", flush=True)
-        for name, why in watcher.failed.items():
-            print(f"watching {name}: FAILED: {one_line(why)}", file=sys.stderr, flush=True)
+
+        def start() -> None:
+            for cluster in watcher.start():
+                print(f"watching {cluster.name}: {len(cluster.watches)} kinds, "
+                      f"{'streaming lists' if cluster.streaming_list else 'lists then watches'}", flush=True)
+            for name, why in watcher.failed.items():
+                print(f"watching {name}: FAILED: {one_line(why)}; trying again in {options.start_retry_seconds:.0f}s",
+                      file=sys.stderr, flush=True)
+
+        start()
         try:
-            if len(watcher.failed) < len(watcher.clusters):
-                stop.wait()
+            # A context that could not be reached (its API server down, a credential not yet
+            # valid) is tried again, as a sync would be on its next schedule tick.
+            while watcher.failed and not stop.wait(options.start_retry_seconds):
+                start()
+            stop.wait()
         finally:
             watcher.stop()
             for sig, handler in previous.items():

@@ -22,7 +22,7 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 
-from k8s_assets.catalog import rbac
+from k8s_assets.catalog import rbac_rules
 from k8s_assets_tests.fixtures_kube import CURRENT
 
 REPO = Path(__file__).resolve().parent.parent
@@ -94,11 +94,11 @@ def test_the_watcher_runs_the_code_locations_image_with_its_configuration():
         assert "args" not in container
 
         # Its own ServiceAccount (deploy/rbac-watch.yaml), not the sync's.
-        assert pod["serviceAccountName"] == rbac.WATCHER != rbac.SERVICE_ACCOUNT
+        assert pod["serviceAccountName"] == rbac_rules.WATCHER != rbac_rules.SERVICE_ACCOUNT
         assert pod["automountServiceAccountToken"] is True
         for path in ("rbac-watch.yaml", "rbac-watch-secrets-metadata.yaml"):
             accounts = [d for d in yaml.safe_load_all((DEPLOY / path).read_text()) if d and d["kind"] == "ServiceAccount"]
-            assert [(a["metadata"]["name"], a["metadata"]["namespace"]) for a in accounts] == [(rbac.WATCHER, NAMESPACE)]
+            assert [(a["metadata"]["name"], a["metadata"]["namespace"]) for a in accounts] == [(rbac_rules.WATCHER, NAMESPACE)]
 
         env = {e["name"]: e for e in container["env"]}
         # The inventory: the code location's Secret, never a plain value.

@@ -214,7 +214,7 @@ def test_pipx_installed_command_runs_with_only_its_entry_point(pipx_install, tmp
 
     helped = run([command, "--help"], cwd=tmp_path, env=clean_env())
     assert helped.returncode == 0, helped.stderr
-    assert "{simulate,migrate,sync,rbac,demo,dev}" in helped.stdout
+    assert "{simulate,migrate,sync,watch,rbac,demo,dev}" in helped.stdout
 
     # Nothing configured: the embedded PostgreSQL under K8S_ASSETS_HOME, started and stopped by the command.
     migrated = run([command, "migrate"], cwd=tmp_path, env=clean_env(K8S_ASSETS_HOME=tmp_path / "home"))

@@ -1,7 +1,7 @@
 """deploy/rbac.yaml and ``k8s-assets rbac``: least privilege, rendered from the catalog and from
 discovery, and proven on real API servers.
 
-The shipped files are ``k8s_assets.catalog.rbac``'s rendering of the catalog, byte for byte. The
+The shipped files are ``k8s_assets.catalog.rbac_rules``'s rendering of the catalog, byte for byte. The
 real-server tests apply the shipped file (or what ``k8s-assets rbac --context`` printed), ask
 the TokenRequest API for a token of the shipped ServiceAccount, sync every kind through Dagster
 with a kubeconfig holding only that token, and require every kind ``complete`` and nothing
@@ -30,7 +30,7 @@ import yaml
 from kubernetes import client as k8s_client
 from kubernetes.dynamic import DynamicClient
 
-from k8s_assets.catalog import KINDS, rbac
+from k8s_assets.catalog import KINDS, rbac_rules
 from k8s_assets.catalog.redaction import LAST_APPLIED, METADATA_ONLY
 from k8s_assets.kube.discovery import Discovery, ServedResource
 from k8s_assets.simulator.kubeconfig import KubeconfigEntry, write_kubeconfig
@@ -103,9 +103,9 @@ def test_a_rule_granting_more_than_get_and_list_is_caught():
 @pytest.mark.parametrize("secrets", sorted(SHIPPED))
 def test_the_shipped_files_are_the_rendering_of_the_catalog(secrets):
     path = SHIPPED[secrets]
-    assert path.read_text() == rbac.render_catalog(secrets), (
+    assert path.read_text() == rbac_rules.render_catalog(secrets), (
         f"{path.relative_to(ROOT)} drifted from the catalog (or was edited by hand); regenerate it: "
-        f"`{rbac.regenerate_command(secrets)}` (from a checkout: python3 -m k8s_assets rbac --secrets {secrets})")
+        f"`{rbac_rules.regenerate_command(secrets)}` (from a checkout: python3 -m k8s_assets rbac --secrets {secrets})")
 
 
 def test_the_two_files_differ_only_in_secrets_having_list_alone():
@@ -118,10 +118,10 @@ def test_the_two_files_differ_only_in_secrets_having_list_alone():
 
 @pytest.mark.parametrize("secrets", sorted(SHIPPED))
 def test_the_rendered_text_reads_back_as_the_documents_it_renders(secrets):
-    rules = rbac.rules_of(rbac.catalog_grants(secrets))
-    assert [d for d in yaml.safe_load_all(rbac.render_catalog(secrets)) if d] == \
-        rbac.documents(rules, custom_resources_role=True)
-    assert all(len(line) <= rbac.WIDTH for line in rbac.render_catalog(secrets).splitlines()
+    rules = rbac_rules.rules_of(rbac_rules.catalog_grants(secrets))
+    assert [d for d in yaml.safe_load_all(rbac_rules.render_catalog(secrets)) if d] == \
+        rbac_rules.documents(rules, custom_resources_role=True)
+    assert all(len(line) <= rbac_rules.WIDTH for line in rbac_rules.render_catalog(secrets).splitlines()
                if not line.startswith("#"))
 
 
@@ -131,13 +131,13 @@ def test_the_rendered_text_reads_back_as_the_documents_it_renders(secrets):
 @pytest.mark.parametrize("secrets", sorted(SHIPPED_WATCH))
 def test_the_shipped_watch_files_are_the_rendering_of_the_catalog(secrets):
     path = SHIPPED_WATCH[secrets]
-    assert path.read_text() == rbac.render_catalog(secrets, watch=True), (
+    assert path.read_text() == rbac_rules.render_catalog(secrets, watch=True), (
         f"{path.relative_to(ROOT)} drifted from the catalog (or was edited by hand); regenerate it: "
-        f"`{rbac.regenerate_command(secrets, watch=True)}` "
+        f"`{rbac_rules.regenerate_command(secrets, watch=True)}` "
         f"(from a checkout: python3 -m k8s_assets rbac --watch --secrets {secrets})")
-    rules = rbac.rules_of(rbac.catalog_grants(secrets, watch=True))
-    assert documents(path) == rbac.documents(rules, custom_resources_role=False, watch=True)
-    assert all(len(line) <= rbac.WIDTH for line in path.read_text().splitlines() if not line.startswith("#"))
+    rules = rbac_rules.rules_of(rbac_rules.catalog_grants(secrets, watch=True))
+    assert documents(path) == rbac_rules.documents(rules, custom_resources_role=False, watch=True)
+    assert all(len(line) <= rbac_rules.WIDTH for line in path.read_text().splitlines() if not line.startswith("#"))
 
 
 @pytest.mark.parametrize("secrets", sorted(SHIPPED_WATCH))
@@ -166,9 +166,9 @@ def test_the_watch_role_grants_get_list_watch_on_exactly_the_catalog_kinds(secre
 
 def test_the_sync_and_the_watch_renderings_differ_only_in_the_watch_verb_per_kind():
     for secrets in ("keys", "metadata"):
-        sync_grants, watch_grants = rbac.catalog_grants(secrets), rbac.catalog_grants(secrets, watch=True)
+        sync_grants, watch_grants = rbac_rules.catalog_grants(secrets), rbac_rules.catalog_grants(secrets, watch=True)
         assert watch_grants == {key: (*verbs, "watch") for key, verbs in sync_grants.items()}
-        assert rbac.render_catalog(secrets) == SHIPPED[secrets].read_text()  # the sync's files are unchanged
+        assert rbac_rules.render_catalog(secrets) == SHIPPED[secrets].read_text()  # the sync's files are unchanged
 
 
 def served(group: str, version: str, plural: str, verbs: tuple[str, ...] = ("get", "list", "watch")) -> ServedResource:
@@ -191,12 +191,12 @@ def test_the_discovered_role_grants_every_listable_resource_and_secrets_per_mode
                 ("autoscaling", "horizontalpodautoscalers"), ("coordination.k8s.io", "leases"),
                 ("zoo.example.com", "octopi"), ("metrics.k8s.io", "pods")}
     for secrets, secret_verbs in (("keys", {"get", "list"}), ("metadata", {"list"})):
-        text = rbac.render_discovered(discovery, "prod-eu", secrets)
+        text = rbac_rules.render_discovered(discovery, "prod-eu", secrets)
         docs = [d for d in yaml.safe_load_all(text) if d]
         assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
             ("Namespace", NAMESPACE), ("ServiceAccount", SERVICE_ACCOUNT), ("ClusterRole", READER_ROLE),
             ("ClusterRoleBinding", READER_ROLE)]
-        assert docs == rbac.documents(rbac.rules_of(rbac.discovered_grants(discovery, secrets)),
+        assert docs == rbac_rules.documents(rbac_rules.rules_of(rbac_rules.discovered_grants(discovery, secrets)),
                                       custom_resources_role=False)
         grants = granted(named(docs, "ClusterRole", READER_ROLE))
         assert set(grants) == expected
@@ -217,12 +217,12 @@ def test_the_discovered_watch_role_adds_watch_where_it_is_served():
     ]
     discovery = Discovery({}, {(r.group, r.version, r.plural): r for r in resources}, failed=())
     for secrets in ("keys", "metadata"):
-        text = rbac.render_discovered(discovery, "prod-eu", secrets, watch=True)
+        text = rbac_rules.render_discovered(discovery, "prod-eu", secrets, watch=True)
         docs = [d for d in yaml.safe_load_all(text) if d]
         assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
             ("Namespace", NAMESPACE), ("ServiceAccount", WATCHER), ("ClusterRole", WATCHER),
             ("ClusterRoleBinding", WATCHER)]
-        assert docs == rbac.documents(rbac.rules_of(rbac.discovered_grants(discovery, secrets, watch=True)),
+        assert docs == rbac_rules.documents(rbac_rules.rules_of(rbac_rules.discovered_grants(discovery, secrets, watch=True)),
                                       custom_resources_role=False, watch=True)
         grants = granted(named(docs, "ClusterRole", WATCHER))
         assert grants.pop(("", "secrets")) == SECRETS_WATCH_VERBS[secrets]
@@ -231,7 +231,7 @@ def test_the_discovered_watch_role_adds_watch_where_it_is_served():
                           ("metrics.k8s.io", "pods"): READ_VERBS}
         assert "--watch --context prod-eu" in text
         # Without --watch the reader's role is unchanged: no watch anywhere.
-        reader = granted(named([d for d in yaml.safe_load_all(rbac.render_discovered(discovery, "prod-eu", secrets))
+        reader = granted(named([d for d in yaml.safe_load_all(rbac_rules.render_discovered(discovery, "prod-eu", secrets))
                                 if d], "ClusterRole", READER_ROLE))
         assert all("watch" not in verbs for verbs in reader.values())
 
@@ -249,7 +249,7 @@ def apply(dynamic: DynamicClient, docs: list[dict]) -> None:
 
 
 def with_custom_resource_groups(docs: list[dict], api: k8s_client.ApiClient) -> list[dict]:
-    """What the comment in rbac.yaml asks a user to do: name the cluster's CRD groups."""
+    """What the comment in rbac_rules.yaml asks a user to do: name the cluster's CRD groups."""
     groups = sorted({crd.spec.group for crd in k8s_client.ApiextensionsV1Api(api)
                      .list_custom_resource_definition().items})
     out = []
@@ -621,7 +621,7 @@ def test_the_watcher_service_account_can_watch_every_catalog_kind_and_the_sync_a
             raise
 
     served_paths = listable(server)
-    kinds = {(k.group, k.plural): k for k in rbac.configured_kinds(secrets)}
+    kinds = {(k.group, k.plural): k for k in rbac_rules.configured_kinds(secrets)}
     unserved = real_objects.NOT_SERVED.get(server.version, frozenset())
     assert {k.table for key, k in kinds.items() if key not in served_paths} == set(unserved)
     paths = {key: (served_paths[key], kind.accept or "application/json")

@@ -1,7 +1,7 @@
 """The catalog of Kubernetes kinds: one declarative entry per table, and the registry of them.
 
 Every kind asset, its table (DDL, history, as-of function: derived at migrate time by
-``k8s_assets.store.schema``), its extraction, its merge and its RBAC rule (``k8s_assets.catalog.rbac``) come
+``k8s_assets.store.schema``), its extraction, its merge and its RBAC rule (``k8s_assets.catalog.rbac_rules``) come
 from one ``Kind`` literal in ``kinds/<area>.py``, the way a CloudQuery plugin declares a table.
 Adding a kind is adding that entry (and its test); adding a column is adding a ``col(...)``:
 the next ``k8s-assets migrate`` derives the DDL, records it in ``k8s_assets_schema_changes`` and

@@ -272,7 +272,7 @@ def render(header: str, rules: list[Rule], *, custom_resources_role: bool, watch
 # -- the two renderings ------------------------------------------------------------------------
 
 _GENERATED = """\
-Generated from k8s_assets.catalog by k8s_assets/catalog/rbac.py: do not edit by hand. After a change to
+Generated from k8s_assets.catalog by k8s_assets/catalog/rbac_rules.py: do not edit by hand. After a change to
 the catalog, regenerate both files (k8s_assets_tests/test_rbac.py fails while they drift):
   {keys}
   {metadata}"""
