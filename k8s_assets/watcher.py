@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 STREAMING_LIST_SINCE = (1, 27)  # servers before it ignore sendInitialEvents (and send no end bookmark)
 INITIAL_CHUNK_ROWS = 500
+ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class PendingEvents:
         self._lock = threading.Condition()
         self.resource_version: str | None = None
         self.bookmarked_at = 0.0  # monotonic time of a bookmark not recorded yet (0: none)
+        self.peak = 0  # the most events ever waiting at once (never above max_pending_events)
+        self._last_arrival = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
         self._reset()
 
     def _reset(self) -> None:
@@ -142,17 +145,24 @@ class PendingEvents:
         with self._lock:
             while len(self._arrivals) >= self.options.max_pending_events and not stopping.is_set():
                 self._lock.wait(1.0)
+            # The events of one chunk arrive at one instant, yet each begins a version that must
+            # end after it began (valid_from < valid_to, or a point-in-time query never sees it):
+            # each event of the kind arrives at least a microsecond (the database's resolution)
+            # after the one before it, across batches and resumed streams.
+            arrived_at = max(event.arrived_at, self._last_arrival + ONE_MICROSECOND)
+            self._last_arrival = arrived_at
             if event.type == "DELETED":
                 if event.uid is not None and event.resource_version is not None:
                     self._order.append(("deleted", len(self._deleted)))
-                    self._deleted.append((event.uid, event.resource_version, event.arrived_at))
+                    self._deleted.append((event.uid, event.resource_version, arrived_at))
             else:
                 before = len(self._rows.columns["uid"])
                 self._rows.add_bytes(event.object)
                 if len(self._rows.columns["uid"]) > before:
                     self._order.append(("row", before))
-                    self._valid_from.append(event.arrived_at)
-            self._arrivals.append(event.arrived_at)
+                    self._valid_from.append(arrived_at)
+            self._arrivals.append(arrived_at)
+            self.peak = max(self.peak, len(self._arrivals))
             if event.resource_version is not None:
                 self.resource_version = event.resource_version
             first = self.first_at is None
