@@ -45,7 +45,7 @@ from k8s_assets.catalog.types import Kind
 from k8s_assets.cluster import describe_cluster
 from k8s_assets.config import KubeContext, Settings, contexts_in
 from k8s_assets.decoding import ProjectedRowBuilder
-from k8s_assets.custom_resources import list_crds
+from k8s_assets.custom_resources import CRDS, list_crds
 from k8s_assets.discovery import Discovery, discover
 from k8s_assets.extraction import (ListingError, ListingForbidden, ListingNotServed, api_client, empty_frame,
                                    list_kind, take_frame)
@@ -248,7 +248,9 @@ class ClusterWatcher:
         self.report = report
         chosen = kinds if kinds is not None else settings.kinds
         self.kinds = [k for k in chosen if not is_shared_table(k)]
-        self.custom_resources = any(k.table == CUSTOM_RESOURCES.table for k in chosen)
+        # As in the scheduled sync, custom resources come with their CRDs: no name in
+        # K8S_ASSETS_RESOURCES selects k8s_custom_resources on its own.
+        self.custom_resources = any(k.table in (CRDS.table, CUSTOM_RESOURCES.table) for k in chosen)
         self.stopping = threading.Event()
         self._wake = threading.Condition()
         self._threads: list[threading.Thread] = []
