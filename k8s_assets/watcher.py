@@ -332,6 +332,11 @@ class ClusterWatcher:
                                                timeout_seconds=self.options.timeout_seconds, version=kind.version)
                     watch.resumed += 1
                     events = iter(watch.stream)
+                    if watch.status != "watching":
+                        # Started, or back after a failure: the state says so now, not at the first
+                        # event or heartbeat (an idle kind would read 'stopped' or 'relisting' meanwhile,
+                        # and the watch_keeping_up check fail).
+                        self._record(watch, "watching", None)
                 watch.status = "watching"
                 for event in events:
                     if self.stopping.is_set():
