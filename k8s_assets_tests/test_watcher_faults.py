@@ -247,7 +247,7 @@ def test_a_stalled_database_stops_the_reader_at_max_pending_events_and_then_conv
             blocker.execute(sql_text("merge/lock.sql"), {"table": "k8s_pods", "cluster_uid": cluster_uid_of(
                 database_url)})
             records = churn.make(200)
-            wait_for("the reader stopped at a full buffer", lambda: len(watch.pending) == options.max_pending_events)
+            wait_for("the reader stopped at a full buffer", lambda: len(watch.pending) >= options.max_pending_events)
             wait_for("a batch waiting for the lock", lambda: query(
                 database_url, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
             records += churn.make(200)  # the churn goes on; the watcher reads no further
@@ -359,7 +359,8 @@ def test_without_the_watch_list_gate_pods_are_listed_in_pages_then_watched(fresh
     watched = [r for r in off[1:] if r[0] is not None]
     assert watched and all(r[1] is None and r[3] and r[4] == 200 for r in watched), "then watched from the list"
     on = [(r.query.get("watch"), r.query.get("sendInitialEvents"), r.status) for r in pod_requests(sim["gate-on"])]
-    assert on == [("1", "true", 200)], "one request: the streaming list, then its watch"
+    assert on[0] == ("1", "true", 200), "the streaming list, then its watch, in one request"
+    assert all(w == "1" and not initial for w, initial, _ in on[1:]), "no list, no second initial state"
 
 
 # -- 7. custom resources --------------------------------------------------------------------------
@@ -393,7 +394,31 @@ def test_a_custom_resource_is_watched_through_its_life(fresh_simulator, tmp_path
     assert_history_sound(database_url, "k8s_custom_resources")
 
 
-# -- 8. the command -----------------------------------------------------------------------------
+# -- 8. stopped and started again ---------------------------------------------------------------------
+
+
+def test_a_restarted_watcher_is_recorded_watching_before_any_event(fresh_simulator, tmp_path, pool, database_url):
+    sim = fresh_simulator()
+    cluster = sim["one"]
+    quiet = replace(FAST, heartbeat_seconds=3600.0)  # no heartbeat writes the state meanwhile
+
+    def state() -> tuple:
+        return query(database_url, "SELECT status, resource_version, events_applied FROM k8s_watch_state "
+                                   "WHERE kind = 'k8s_pods'")[0]
+
+    with watching(sim, tmp_path, pool, options=quiet):
+        wait_for("pods watched", lambda: is_watching(database_url, "k8s_pods") and converged(database_url, cluster))
+    stopped = state()
+    assert stopped[0] == "stopped"
+    cluster.clear_requests()
+    with watching(sim, tmp_path, pool, options=quiet) as clusters:
+        wait_for("recorded as watching again", lambda: state()[0] == "watching")
+        assert state()[1:] == stopped[1:], "from where it stopped, with no event applied yet"
+        assert clusters["one"].watches["k8s_pods"].listings == 0
+    assert [r.query.get("resourceVersion") for r in pod_requests(cluster)] == [stopped[1]]
+
+
+# -- 9. the command -----------------------------------------------------------------------------
 
 
 def test_the_watch_command_stops_on_sigterm_and_resumes_without_a_listing(fresh_simulator, tmp_path, database_url):
@@ -415,10 +440,11 @@ def test_the_watch_command_stops_on_sigterm_and_resumes_without_a_listing(fresh_
         return query(database_url, "SELECT status, resource_version FROM k8s_watch_state WHERE kind = 'k8s_pods'")
 
     def run_until_applied(pod_name: str) -> tuple[str, list]:
+        before = state()
         process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True)
         try:
-            wait_for("the command watching", lambda: state() and state()[0][0] == "watching"
+            wait_for("the command watching", lambda: state() != before and state()[0][0] == "watching"
                      or process.poll() is not None)
             assert process.poll() is None, process.communicate()
             pod = new_pod(pod_name)
@@ -450,7 +476,7 @@ def test_the_watch_command_stops_on_sigterm_and_resumes_without_a_listing(fresh_
     assert converged(database_url, cluster)
 
 
-# -- 9. apply_batch ----------------------------------------------------------------------------
+# -- 10. apply_batch ----------------------------------------------------------------------------
 
 
 def pod(uid: str, rv: int, step: str) -> dict:
