@@ -43,7 +43,7 @@ from k8s_assets.catalog.generic import CUSTOM_RESOURCES, custom_resource_kind, i
 from k8s_assets.catalog.types import Kind
 from k8s_assets.kube.cluster import describe_cluster
 from k8s_assets.kube.config import KubeContext, Settings, contexts_in
-from k8s_assets.kube.custom_resources import list_crds
+from k8s_assets.kube.custom_resources import CRDS, list_crds
 from k8s_assets.kube.decoding import ProjectedRowBuilder
 from k8s_assets.kube.discovery import Discovery, discover
 from k8s_assets.kube.listing import (ListingError, ListingForbidden, ListingNotServed, api_client, empty_frame,
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 STREAMING_LIST_SINCE = (1, 27)  # servers before it ignore sendInitialEvents (and send no end bookmark)
 INITIAL_CHUNK_ROWS = 500
+ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class PendingEvents:
         self._lock = threading.Condition()
         self.resource_version: str | None = None
         self.bookmarked_at = 0.0  # monotonic time of a bookmark not recorded yet (0: none)
+        self.peak = 0  # the most events ever waiting at once (never above max_pending_events)
+        self._last_arrival = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
         self._reset()
 
     def _reset(self) -> None:
@@ -142,17 +145,24 @@ class PendingEvents:
         with self._lock:
             while len(self._arrivals) >= self.options.max_pending_events and not stopping.is_set():
                 self._lock.wait(1.0)
+            # The events of one chunk arrive at one instant, yet each begins a version that must
+            # end after it began (valid_from < valid_to, or a point-in-time query never sees it):
+            # each event of the kind arrives at least a microsecond (the database's resolution)
+            # after the one before it, across batches and resumed streams.
+            arrived_at = max(event.arrived_at, self._last_arrival + ONE_MICROSECOND)
+            self._last_arrival = arrived_at
             if event.type == "DELETED":
                 if event.uid is not None and event.resource_version is not None:
                     self._order.append(("deleted", len(self._deleted)))
-                    self._deleted.append((event.uid, event.resource_version, event.arrived_at))
+                    self._deleted.append((event.uid, event.resource_version, arrived_at))
             else:
                 before = len(self._rows.columns["uid"])
                 self._rows.add_bytes(event.object)
                 if len(self._rows.columns["uid"]) > before:
                     self._order.append(("row", before))
-                    self._valid_from.append(event.arrived_at)
-            self._arrivals.append(event.arrived_at)
+                    self._valid_from.append(arrived_at)
+            self._arrivals.append(arrived_at)
+            self.peak = max(self.peak, len(self._arrivals))
             if event.resource_version is not None:
                 self.resource_version = event.resource_version
             first = self.first_at is None
@@ -239,7 +249,9 @@ class ClusterWatcher:
         self.report = report
         chosen = kinds if kinds is not None else settings.kinds
         self.kinds = [k for k in chosen if not is_shared_table(k)]
-        self.custom_resources = any(k.table == CUSTOM_RESOURCES.table for k in chosen)
+        # As in the scheduled sync, custom resources come with their CRDs: no name in
+        # K8S_ASSETS_RESOURCES selects k8s_custom_resources on its own.
+        self.custom_resources = any(k.table in (CRDS.table, CUSTOM_RESOURCES.table) for k in chosen)
         self.stopping = threading.Event()
         self._wake = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -323,6 +335,11 @@ class ClusterWatcher:
                                                timeout_seconds=self.options.timeout_seconds, version=kind.version)
                     watch.resumed += 1
                     events = iter(watch.stream)
+                    if watch.status != "watching":
+                        # Started, or back after a failure: the state says so now, not at the first
+                        # event or heartbeat (an idle kind would read 'stopped' or 'relisting' meanwhile,
+                        # and the watch_keeping_up check fail).
+                        self._record(watch, "watching", None)
                 watch.status = "watching"
                 for event in events:
                     if self.stopping.is_set():

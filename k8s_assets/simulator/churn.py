@@ -123,6 +123,24 @@ class Churn:
         with self._records_lock:
             return list(self._records)
 
+    def make(self, changes: int) -> list[ChurnRecord]:
+        """Exactly ``changes`` changes now, in the caller's thread and without the rate: a test's
+        counted, seeded churn (the same seed makes the same changes). Not with a running thread."""
+        if self._thread is not None:
+            raise RuntimeError("this churn runs in its thread")
+        with self.store.lock:
+            for key in self.resource_store.objects:
+                self._add_key(key)
+        made: list[ChurnRecord] = []
+        while changes > 0:
+            step = self._batch(min(changes, MAX_BATCH))
+            changes -= min(changes, MAX_BATCH)
+            for record in step:
+                if self.on_change is not None:
+                    self.on_change(record)
+            made += step
+        return made
+
     def wait_for(self, changes: int, timeout: float = 120.0) -> bool:
         """Until at least ``changes`` changes were made; the timeout only stops a broken test hanging."""
         deadline = time.monotonic() + timeout

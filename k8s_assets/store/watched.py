@@ -137,6 +137,10 @@ def apply_batch(connect: Connect, batch: WatchBatch) -> AppliedBatch:
                 applied.versions_closed += closed
         rejected = [*map(bounded, batch.set_aside), *refused]
         applied.rejected = len(rejected)
+        touched = [*map(str, batch.rows["uid"]), *(d[0] for d in batch.deleted), *(r["uid"] for r in rejected)]
+        if touched:
+            cur.execute(sql_text("watch/forget_rejections.sql"),
+                        {"cluster_uid": cluster_uid, "kind": kind.table, "uids": touched})
         if rejected:
             cur.executemany(sql_text("merge/record_rejection.sql"),
                             [{**r, "cluster_uid": cluster_uid, "kind": kind.table,
