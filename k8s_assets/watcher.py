@@ -45,7 +45,7 @@ from k8s_assets.catalog.types import Kind
 from k8s_assets.cluster import describe_cluster
 from k8s_assets.config import KubeContext, Settings, contexts_in
 from k8s_assets.decoding import ProjectedRowBuilder
-from k8s_assets.custom_resources import list_crds
+from k8s_assets.custom_resources import CRDS, list_crds
 from k8s_assets.discovery import Discovery, discover
 from k8s_assets.extraction import (ListingError, ListingForbidden, ListingNotServed, api_client, empty_frame,
                                    list_kind, take_frame)
@@ -54,7 +54,8 @@ from k8s_assets.store.contract import KindListing
 from k8s_assets.store.database import Connect
 from k8s_assets.store.merge import StagedMerge, merge
 from k8s_assets.store.versions import stored_versions
-from k8s_assets.store.watched import AppliedBatch, WatchBatch, apply_batch, resume_from, write_state
+from k8s_assets.store.watched import (AppliedBatch, WatchBatch, apply_batch, resource_uids, resume_from,
+                                      write_state)
 from k8s_assets.watching import WatchEvent, WatchExpired, WatchListRefused, WatchStream
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,9 @@ class ClusterWatcher:
         self.report = report
         chosen = kinds if kinds is not None else settings.kinds
         self.kinds = [k for k in chosen if not is_shared_table(k)]
-        self.custom_resources = any(k.table == CUSTOM_RESOURCES.table for k in chosen)
+        # Custom resources come with their CRDs, as in the scheduled sync (asset_dependencies):
+        # K8S_ASSETS_RESOURCES names customresourcedefinitions, never k8s_custom_resources.
+        self.custom_resources = any(k.table in (CUSTOM_RESOURCES.table, CRDS.table) for k in chosen)
         self.stopping = threading.Event()
         self._wake = threading.Condition()
         self._threads: list[threading.Thread] = []
@@ -427,12 +430,15 @@ class ClusterWatcher:
 
     def _list_shared(self, watch: KindWatch):
         """One resource of a shared table (a CRD's instances): listed page by page into batches of
-        upserts, then watched from the list's version. Nothing is deleted: other resources share
-        the table, and objects gone while no watch ran are deleted by the scheduled sync."""
+        upserts, then watched from the list's version. Its rows the listing did not return are
+        deleted as the events the watch missed (a 410 relist after an API server restart: objects
+        deleted meanwhile), each version ended when the listing ended; other resources' rows are
+        not touched."""
         kind = watch.kind
         sink = _BatchSink(self.connect, watch, self.cluster_uid, self.name)
         listing = list_kind(self.api, kind, self.cluster_uid, self.name, page_size=self.settings.page_size,
                             timeout=self.settings.request_timeout, sink=sink, version=kind.version)
+        sink.delete_unlisted(listing.resource_version)
         watch.listings += 1
         write_state(self.connect, self.cluster_uid, watch.coverage_kind, self.name, "watching",
                     resource_version=listing.resource_version, listed_at=dt.datetime.now(dt.timezone.utc))
@@ -539,10 +545,12 @@ class _BatchSink:
 
     def __init__(self, connect: Connect, watch: KindWatch, cluster_uid: str, context_name: str):
         self.connect, self.watch, self.cluster_uid, self.context_name = connect, watch, cluster_uid, context_name
+        self.listed: set[str] = set()  # uids of the objects listed
 
     def add(self, frame: pd.DataFrame) -> None:
         if not len(frame):
             return
+        self.listed.update(str(uid) for uid in frame["uid"])
         now = dt.datetime.now(dt.timezone.utc)
         frame["valid_from"] = pd.Series([now] * len(frame), dtype=object)
         apply_batch(self.connect, WatchBatch(self.watch.kind, self.cluster_uid, self.context_name,
@@ -551,6 +559,22 @@ class _BatchSink:
 
     def restart(self) -> None:
         """Upserts are idempotent: the pages of the listing's next attempt overwrite these."""
+        self.listed.clear()
+
+    def delete_unlisted(self, resource_version: str | None) -> None:
+        """Delete the resource's stored objects the complete listing did not return, as DELETED
+        events at the listing's resourceVersion (a row stored at a newer one is kept)."""
+        kind = self.watch.kind
+        gone = sorted(resource_uids(self.connect, kind, self.cluster_uid) - self.listed)
+        if not gone:
+            return
+        now = dt.datetime.now(dt.timezone.utc)
+        rows = empty_frame(kind)
+        rows["valid_from"] = pd.Series([], dtype=object)
+        apply_batch(self.connect, WatchBatch(kind, self.cluster_uid, self.context_name, self.watch.coverage_kind,
+                                             rows, deleted=[(uid, resource_version or "", now) for uid in gone],
+                                             order=[("deleted", i) for i in range(len(gone))],
+                                             resource_version=resource_version))
 
 
 def serves_streaming_lists(kubernetes_version: str | None) -> bool:
