@@ -210,6 +210,30 @@ def test_the_api_server_killed_mid_watch_loses_nothing(real_kube: RealKubeServer
         watcher.stop()
 
 
+def test_a_watch_answered_again_waits_the_shortest_delay_after_its_next_failure(real_kube: RealKubeServer, tmp_path,
+                                                                               pool, database_url):
+    if real_kube.version != CURRENT:
+        pytest.skip("one server suffices: the delay does not depend on the server")
+    core = k8s_client.CoreV1Api(real_kube.api_client())
+    watcher = watcher_for(real_kube, tmp_path, pool, "configmaps")
+    (cluster,) = watcher.start()
+    watch = cluster.watches["k8s_configmaps"]
+    try:
+        wait_for("configmaps watched", lambda: watching(database_url, {"k8s_configmaps"}))
+        real_kube.kill_apiserver()
+        wait_for("the wait between attempts at its longest", lambda: watch.retry_delay == FAST.max_retry_delay)
+        real_kube.restart_apiserver()
+        made = core.create_namespaced_config_map("default", {"metadata": {"name": f"again-{uuid.uuid4().hex[:6]}"}})
+        wait_for("the configmap made after the restart, stored", lambda: query(
+            database_url, "SELECT 1 FROM k8s_configmaps WHERE uid = %s", (made.metadata.uid,)))
+        # Watching again: the next dropped watch is tried again after the shortest wait, not the
+        # longest the outage reached.
+        assert watch.status == "watching"
+        assert watch.retry_delay == FAST.retry_delay
+    finally:
+        watcher.stop()
+
+
 def test_applied_events_reach_dagster_as_runless_materializations(real_kube: RealKubeServer, tmp_path, pool,
                                                                   database_url):
     if real_kube.version != CURRENT:
