@@ -193,7 +193,8 @@ def end_to_end_lags(versions: array.array, times: array.array, batches: list) ->
 
     if not versions:
         return [], 0
-    rvs = np.maximum.accumulate(np.array([b[0] for b in batches], dtype=np.int64)) if batches else np.array([], np.int64)
+    rvs = np.maximum.accumulate(np.array([b[0] for b in batches], dtype=np.int64)) if batches \
+        else np.array([], np.int64)
     applied = np.array([b[1] for b in batches], dtype=float)
     made_rv = np.frombuffer(versions, dtype=np.int64) if isinstance(versions, bytes) else np.asarray(versions)
     made_at = np.frombuffer(times, dtype=float) if isinstance(times, bytes) else np.asarray(times)
@@ -346,7 +347,8 @@ class Bench:
             if self.watcher_proc.poll() is not None:
                 raise RuntimeError(f"the watcher exited with {self.watcher_proc.returncode}; see {self.watcher_log}")
             if max_backlog is not None and made - (applied - applied_before) > max_backlog:
-                stopped_early = f"{made - (applied - applied_before)} events behind after {time.monotonic() - started:.0f}s"
+                behind = made - (applied - applied_before)
+                stopped_early = f"{behind} events behind after {time.monotonic() - started:.0f}s"
                 break
             if len(per_second) % 30 == 0:
                 log(f"  {per_second[-1][0]:.0f}s: made {made}, applied {applied - applied_before}")
@@ -537,7 +539,8 @@ def write_report(out: dict, stem: str) -> None:
             f"{'pass' if s['per_core_ok'] else 'FAIL'} |",
             f"| lag p99 <= {TARGET_LAG_P99:g} s | {s['lag_p99']} s (change made to row committed) | "
             f"{'pass' if s['lag_ok'] else 'FAIL'} |",
-            f"| RSS flat over {sustained['churn_seconds'] / 60:.0f} minutes | first {rss.get('window_seconds')} s median "
+            f"| RSS flat over {sustained['churn_seconds'] / 60:.0f} minutes | "
+            f"first {rss.get('window_seconds')} s median "
             f"{rss.get('first_median_mib')} MiB, last {rss.get('last_median_mib')} MiB, slope "
             f"{rss.get('slope_mib_per_minute')} MiB/min, max {rss.get('max_mib')} MiB | "
             f"{'pass' if rss.get('flat') else 'FAIL'} |",
@@ -569,7 +572,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", help="keep scratch files (logs, kubeconfig) here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workdir")
-    parser.add_argument("--profile", action="store_true", help="run the watcher under cProfile (workdir/watcher.pstats)")
+    parser.add_argument("--profile", action="store_true",
+                        help="run the watcher under cProfile (workdir/watcher.pstats; its main thread only)")
     parser.add_argument("--out-name", default="watch")
     args = parser.parse_args(argv)
     out = run(args)
