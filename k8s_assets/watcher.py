@@ -54,7 +54,8 @@ from k8s_assets.store.contract import KindListing
 from k8s_assets.store.database import Connect
 from k8s_assets.store.merge import StagedMerge, merge
 from k8s_assets.store.versions import stored_versions
-from k8s_assets.store.watched import AppliedBatch, WatchBatch, apply_batch, resource_uids, resume_from, write_state
+from k8s_assets.store.watched import (AppliedBatch, WatchBatch, analyze_if_never_analyzed, apply_batch, resource_uids,
+                                      resume_from, stored_rows, write_state)
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,8 @@ class KindTotals:
         self.outdated += applied.outdated
         self.rejected += applied.rejected
         self.batches += 1
-        self.stored = applied.stored
+        if applied.stored is not None:
+            self.stored = applied.stored
         self.lag_p99 = max(self.lag_p99, applied.lag_p99 or 0.0)
         self.lag_max = max(self.lag_max, applied.lag_max or 0.0)
         self.resource_version = resource_version or self.resource_version
@@ -441,6 +443,7 @@ class ClusterWatcher:
                                                  set_aside=list(set_aside), resource_version=resource_version or "",
                                                  staged=staged))
         watch.listings += 1
+        analyze_if_never_analyzed(self.connect, kind)
         write_state(self.connect, self.cluster_uid, watch.coverage_kind, self.name, "watching",
                     resource_version=resource_version, listed_at=dt.datetime.now(dt.timezone.utc))
         log.info("%s: %s listed (%d stored: %d new, %d changed, %d deleted); watching from %s", self.name,
@@ -524,7 +527,8 @@ class ClusterWatcher:
         if batch is None:
             return
         watch.retry_batch = batch
-        applied = apply_batch(self.connect, batch)
+        # The cluster's row count is what a report says; counted when reporting, not per batch.
+        applied = apply_batch(self.connect, batch, count_stored=False)
         watch.retry_batch = None
         watch.totals.add(applied, batch.resource_version)
 
@@ -547,6 +551,7 @@ class ClusterWatcher:
                 totals, watch.totals = watch.totals, KindTotals()
                 watch.reported_at = now
                 try:
+                    totals.stored = stored_rows(self.connect, watch.kind, self.cluster_uid)
                     self.report(self.name, watch.kind, totals)
                 except Exception as e:  # noqa: BLE001 - Dagster's storage down: the inventory goes on
                     log.warning("%s: reporting %s to Dagster failed: %s", self.name, watch.kind.table, e)

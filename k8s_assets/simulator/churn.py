@@ -13,8 +13,12 @@ finishing churn a real cluster, so watchers and syncers have live changes to kee
   count stays about where it was; when nothing is left to modify or delete, it creates.
 
 Rate control does not trust ``sleep``: each round computes how many changes are due since
-the start (``elapsed * events_per_second``), makes them in one batch under the store lock
-(watchers see a batch at once), then waits for the next one to fall due.
+the start (``elapsed * events_per_second``), makes them, then waits for the next one to fall
+due. Each change holds the store lock only for itself, never for the whole round: a watch
+serving events (which takes the same lock to read the event log) would otherwise wait for the
+round, and under CPU contention the churn thread holding the lock while descheduled starved the
+watch (at 2,000 changes/s the serving thread spent over half its time waiting for the lock, and
+the generator, not the watcher, set the pace).
 
 Every change is recorded as ``ChurnRecord(resource, type, uid, resource_version, time)``
 (``time.time()`` right after the change) in a bounded, thread-safe deque and, if given,
@@ -168,13 +172,12 @@ class Churn:
 
     def _batch(self, count: int) -> list[ChurnRecord]:
         made = []
-        with self.store.lock:
-            for _ in range(count):
-                record = self._one_change()
-                self.done += 1
-                if record is not None:
-                    made.append(record)
-                    self.counts[record.type] += 1
+        for _ in range(count):  # each change takes the store lock itself (see the module doc)
+            record = self._one_change()
+            self.done += 1
+            if record is not None:
+                made.append(record)
+                self.counts[record.type] += 1
         with self._records_lock:
             self._records.extend(made)
         return made
@@ -200,13 +203,14 @@ class Churn:
         return self._record(type_, obj)
 
     def _create(self) -> ChurnRecord | None:
-        if self._keys:
-            template_key = self._keys[self._random.randrange(len(self._keys))]
-            template = self.resource_store.objects.get(template_key)
-        else:
-            template = None
-        if template is None:
-            template = next(iter(self.resource_store.objects.values()), None)
+        with self.store.lock:
+            if self._keys:
+                template_key = self._keys[self._random.randrange(len(self._keys))]
+                template = self.resource_store.objects.get(template_key)
+            else:
+                template = None
+            if template is None:
+                template = next(iter(self.resource_store.objects.values()), None)
         if template is None:
             return None
         obj = orjson.loads(template)

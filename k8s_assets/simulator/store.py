@@ -416,7 +416,7 @@ class ClusterStore:
             store.objects[object_key] = item
             store.dirty = True
             self._record(store, "ADDED", object_key, item)
-            return orjson.loads(item)
+        return orjson.loads(item)  # outside the lock: watches serving events wait for it
 
     def modify(self, key: str, name: str, namespace: str | None, mutate: Callable[[dict], dict | None]) -> dict:
         store = self.resource(key)
@@ -435,7 +435,7 @@ class ClusterStore:
             store.objects[object_key] = item
             store.dirty = True
             self._record(store, "MODIFIED", object_key, item)
-            return orjson.loads(item)
+        return orjson.loads(item)  # outside the lock: watches serving events wait for it
 
     def delete(self, key: str, name: str, namespace: str | None) -> dict:
         """Remove an object; returns its last state, carrying the deletion's resourceVersion

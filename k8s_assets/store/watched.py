@@ -69,7 +69,7 @@ class AppliedBatch:
     outdated: int = 0  # events at or below the stored version (the sync was there first)
     versions_closed: int = 0
     rejected: int = 0
-    stored: int = 0  # rows of the cluster in the table after the batch
+    stored: int | None = None  # rows of the cluster in the table after the batch (if counted)
     lag_p50: float | None = None
     lag_p99: float | None = None
     lag_max: float | None = None
@@ -94,8 +94,12 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
 
 
-def apply_batch(connect: Connect, batch: WatchBatch) -> AppliedBatch:
-    """Apply one batch of events and record where the watch stands, in one transaction."""
+def apply_batch(connect: Connect, batch: WatchBatch, count_stored: bool = True) -> AppliedBatch:
+    """Apply one batch of events and record where the watch stands, in one transaction.
+
+    ``count_stored`` counts the cluster's rows after the batch (``AppliedBatch.stored``): a scan of
+    all of them (0.15 s at 150,000 pods), which the watcher makes only when it reports
+    (``stored_rows``) rather than for every batch."""
     kind, cluster_uid = batch.kind, batch.cluster_uid
     table, history = sql.Identifier(kind.table), sql.Identifier(history_table(kind))
     applied = AppliedBatch(events=len(batch))
@@ -148,8 +152,9 @@ def apply_batch(connect: Connect, batch: WatchBatch) -> AppliedBatch:
         cur.execute(sql_text("watch/adjust_coverage.sql"), {
             "cluster_uid": cluster_uid, "kind": batch.coverage_kind, "added": applied.inserted,
             "deleted": applied.deleted})
-        applied.stored = cur.execute(sql_template("merge/cluster_row_count.sql", table=table),
-                                     {"cluster_uid": cluster_uid}).fetchone()[0]
+        if count_stored:
+            applied.stored = cur.execute(sql_template("merge/cluster_row_count.sql", table=table),
+                                         {"cluster_uid": cluster_uid}).fetchone()[0]
         committing = cur.execute("SELECT clock_timestamp()").fetchone()[0]
         if batch.arrivals:
             lags = sorted(max(0.0, (committing - at).total_seconds()) for at in batch.arrivals)
@@ -160,6 +165,26 @@ def apply_batch(connect: Connect, batch: WatchBatch) -> AppliedBatch:
                      last_event_at=max(batch.arrivals) if batch.arrivals else None,
                      lag=(applied.lag_p50, applied.lag_p99, applied.lag_max))
     return applied
+
+
+def stored_rows(connect: Connect, kind: Kind, cluster_uid: str) -> int:
+    """The rows of one cluster in the kind's table now."""
+    with connect() as conn:
+        return conn.execute(sql_template("merge/cluster_row_count.sql", table=sql.Identifier(kind.table)),
+                            {"cluster_uid": cluster_uid}).fetchone()[0]
+
+
+def analyze_if_never_analyzed(connect: Connect, kind: Kind) -> bool:
+    """ANALYZE the kind's table if it never was (a first listing just filled it): without
+    statistics the planner takes the cluster's rows for a handful and joins each batch's few
+    staged rows to all of them (a scan of 150,000 pods per statement) until autovacuum gets to
+    it, a minute or more later. Returns whether it analyzed."""
+    with connect() as conn:
+        row = conn.execute(sql_text("watch/never_analyzed.sql"), {"table": kind.table}).fetchone()
+        never = bool(row and row[0])
+        if never:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(kind.table)))
+    return bool(never)
 
 
 def is_uuid(value: str) -> bool:
