@@ -36,6 +36,7 @@ from k8s_assets.kube.config import load_settings
 from k8s_assets.kube.watch import WatchEvent
 from k8s_assets.simulator import Fault, SimulatedCluster, Simulator
 from k8s_assets.store import database
+from k8s_assets.store.copy import MAX_REJECTED
 from k8s_assets.store.database import sql_text
 from k8s_assets.store.watched import apply_batch
 from k8s_assets.watcher import PendingEvents, Watcher, WatchOptions
@@ -544,3 +545,21 @@ def test_apply_batch_writes_every_version_of_one_object_in_order_and_skips_outda
     assert query(database_url, "SELECT resource_version, ended FROM k8s_pods_history WHERE uid = %s",
                  (kept,)) == [("11", "updated")]
     assert_history_sound(database_url)
+
+
+def test_apply_batch_sets_aside_every_refused_object_however_many_and_stores_the_rest(cluster_uid, database_url):
+    """A listing fails fast past MAX_REJECTED refused rows (a systematic error); a watch batch is
+    tried again until applied, so a bound there would stop its kind for good: every refused
+    object is recorded instead, and the others are stored."""
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    refused = [pod(str(uuid.uuid4()), 100 + i, "refused") for i in range(MAX_REJECTED + 20)]
+    for obj in refused:
+        obj["status"]["containerStatuses"] = [{"name": "web", "restartCount": 2 ** 40}]  # out of integer's range
+    fine = [pod(str(uuid.uuid4()), 500 + i, "fine") for i in range(3)]
+    applied = apply_batch(lambda: database.connect(database_url),
+                          batch_of(cluster_uid, [("ADDED", obj, at) for obj in [*refused, *fine]]))
+    assert (applied.inserted, applied.rejected) == (len(fine), len(refused))
+    assert {uid for (uid,) in query(database_url, "SELECT uid::text FROM k8s_pods")} == \
+        {obj["metadata"]["uid"] for obj in fine}
+    assert {uid for (uid,) in query(database_url, "SELECT uid::text FROM k8s_rejected_objects")} == \
+        {obj["metadata"]["uid"] for obj in refused}

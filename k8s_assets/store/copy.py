@@ -68,7 +68,7 @@ class Copied:
 
 
 def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str],
-               typed: Mapping[str, str] | None = None) -> Copied:
+               typed: Mapping[str, str] | None = None, max_rejected: int | None = MAX_REJECTED) -> Copied:
     """COPY a frame's rows into ``target``; rows the database refuses are set aside and returned.
 
     The whole frame goes in one COPY. Only if that fails is the frame looked at row by row: a
@@ -77,7 +77,8 @@ def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str],
     integer does) becomes NULL, and the frame is split in halves, each COPY under its own
     savepoint, down to the rows the database still refuses (a value of the right type out of its
     column's range: set aside, as documented). One bad object costs about two more passes over
-    its kind, and never blocks the others.
+    its kind, and never blocks the others. More than ``max_rejected`` refused rows (None: no
+    bound) raise RefusedRows: in a listing that many say the error is systematic, not one object's.
     """
     # Only this cursor's COPY takes bytes as text; psycopg still escapes them for COPY.
     cur.adapters.register_dumper(bytes, Utf8TextDumper)
@@ -122,8 +123,8 @@ def copy_frame(cur, target: str, frame: pd.DataFrame, columns: Sequence[str],
                 pending += [(middle, stop), (start, middle)]
                 continue
             copied.rejected.append(Rejection(start, refusal(e)))
-            if len(copied.rejected) > MAX_REJECTED:
-                raise RefusedRows(f"{target}: the database refused more than {MAX_REJECTED} rows; the first: "
+            if max_rejected is not None and len(copied.rejected) > max_rejected:
+                raise RefusedRows(f"{target}: the database refused more than {max_rejected} rows; the first: "
                                    f"{copied.rejected[0].error}") from e
     copied.nulled = sorted(set(copied.nulled) - {r.position for r in copied.rejected})
     return copied

@@ -120,7 +120,10 @@ def apply_batch(connect: Connect, batch: WatchBatch, count_stored: bool = True) 
                     cur.execute("TRUNCATE k8s_stage_rows")
                     cur.execute("DROP TABLE IF EXISTS k8s_stage_versions")
                 frame = batch.rows.iloc[row_indexes].reset_index(drop=True)
-                copied = copy_frame(cur, "k8s_stage_rows", frame, staged_columns, typed)
+                # Unbounded: a batch is tried again until it is applied, so a bound would stop the
+                # kind's watch for good; every refused object is recorded in k8s_rejected_objects
+                # instead (a listing keeps its bound and fails fast on a systematic error).
+                copied = copy_frame(cur, "k8s_stage_rows", frame, staged_columns, typed, max_rejected=None)
                 refused += rejected_objects(frame, copied.rejected)
                 outdated = cur.execute(sql_template("watch/drop_outdated_events.sql", table=table),
                                        {"cluster_uid": cluster_uid}).rowcount
