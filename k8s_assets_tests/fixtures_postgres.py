@@ -238,3 +238,12 @@ def restartable_postgres(tmp_path) -> RestartablePostgres:
     server = RestartablePostgres(tmp_path)
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def pool(database_url):
+    """A connection pool on the test's database, as ``k8s-assets watch`` opens one."""
+    from k8s_assets.store import database
+
+    with database.open_pool(database_url, max_size=8) as pool:
+        yield pool

@@ -1,5 +1,6 @@
 """Helpers shared by the tests that run the Dagster pipeline against simulated clusters."""
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -52,3 +53,16 @@ def stored_uids(url: str, table: str, cluster_uid: str) -> set[str]:
 def cluster_uid_of(url: str, context_name: str) -> str:
     return str(query(url, "SELECT cluster_uid FROM k8s_cluster_contexts WHERE context_name = %s",
                      (context_name,))[0][0])
+
+
+def wait_for(what: str, condition, deadline: float = 120.0, interval: float = 0.05):
+    """``condition()``'s first truthy value. The deadline only ends a wait that hangs on a loaded
+    machine; it is never what a test asserts."""
+    started = time.monotonic()
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() - started > deadline:
+            raise AssertionError(f"still not true after {deadline:.0f}s: {what}")
+        time.sleep(interval)

@@ -8,7 +8,6 @@ verdict) and then compares what is stored, current and ended, with what the serv
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import dagster as dg
@@ -21,28 +20,10 @@ from k8s_assets.store import database
 from k8s_assets.watcher import ClusterWatcher, Watcher, WatchOptions, dagster_report
 from k8s_assets_tests import real_objects
 from k8s_assets_tests.fixtures_kube import CURRENT, RealKubeServer
-from k8s_assets_tests.pipeline import query
+from k8s_assets_tests.pipeline import query, wait_for
 
-DEADLINE = 120.0  # seconds a wait may take on a loaded machine; never the verdict
 FAST = WatchOptions(batch_seconds=0.2, report_seconds=0.2, heartbeat_seconds=0.5, retry_delay=0.2,
                     max_retry_delay=1.0, timeout_seconds=60)
-
-
-def wait_for(what: str, condition, deadline: float = DEADLINE):
-    started = time.monotonic()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() - started > deadline:
-            raise AssertionError(f"still not true after {deadline:.0f}s: {what}")
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def pool(database_url):
-    with database.open_pool(database_url, max_size=8) as pool:
-        yield pool
 
 
 def watcher_for(server: RealKubeServer, tmp_path, pool, resources: str, report=None,

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
@@ -40,30 +39,13 @@ from k8s_assets.store.copy import MAX_REJECTED
 from k8s_assets.store.database import sql_text
 from k8s_assets.store.watched import apply_batch
 from k8s_assets.watcher import PendingEvents, Watcher, WatchOptions
-from k8s_assets_tests.pipeline import query
+from k8s_assets_tests.pipeline import query, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DEADLINE = 60.0  # seconds a wait may take on a loaded machine; never the verdict
 PODS = next(k for k in KINDS if k.table == "k8s_pods")
 FAST = WatchOptions(batch_seconds=0.05, report_seconds=0.2, heartbeat_seconds=0.2, retry_delay=0.05,
                     max_retry_delay=0.2, timeout_seconds=60)
-
-
-def wait_for(what: str, condition, deadline: float = DEADLINE):
-    started = time.monotonic()
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() - started > deadline:
-            raise AssertionError(f"still not true after {deadline:.0f}s: {what}")
-        time.sleep(0.02)
-
-
-@pytest.fixture
-def pool(database_url):
-    with database.open_pool(database_url, max_size=8) as pool:
-        yield pool
 
 
 @contextmanager

@@ -69,7 +69,8 @@ class RowBuilder:
         self._first_set_aside: str | None = None
         self._prepared: tuple | None = None
 
-    def _add_key_only(self, uid: str, version: str, name: str | None, namespace: str | None) -> None:
+    def _append_identity(self, uid: str, name: str | None, namespace: str | None) -> None:
+        """The columns every row has, a key-only one too: cluster, uid, context, name, namespace."""
         c = self.columns
         c["cluster_uid"].append(self.cluster_uid)
         c["uid"].append(uid)
@@ -77,7 +78,10 @@ class RowBuilder:
         c["name"].append(name)
         if self.kind.namespaced:
             c["namespace"].append(namespace)
-        c["resource_version"].append(version)
+
+    def _add_key_only(self, uid: str, version: str, name: str | None, namespace: str | None) -> None:
+        self._append_identity(uid, name, namespace)
+        self.columns["resource_version"].append(version)
         for append in self._key_only:
             append(None)
         self.unchanged += 1
@@ -133,13 +137,8 @@ class RowBuilder:
                 and (version is None or type(version) is str) and (created is None or type(created) is str)
                 and len(name) + len(namespace or "") < MAX_NAME_CHARS):
             raise UnreadableObject(common_columns_problem(metadata, self.kind.namespaced))
+        self._append_identity(uid, name, namespace)
         c = self.columns
-        c["cluster_uid"].append(self.cluster_uid)
-        c["uid"].append(uid)
-        c["context_name"].append(self.context_name)
-        c["name"].append(name)
-        if self.kind.namespaced:
-            c["namespace"].append(namespace)
         labels = metadata.get("labels")
         c["labels"].append(orjson.dumps(labels).decode() if labels else None)
         annotations = metadata.get("annotations")
