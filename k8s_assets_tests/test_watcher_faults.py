@@ -17,6 +17,7 @@ import datetime as dt
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -545,3 +546,31 @@ def test_apply_batch_sets_aside_every_refused_object_however_many_and_stores_the
         {obj["metadata"]["uid"] for obj in fine}
     assert {uid for (uid,) in query(database_url, "SELECT uid::text FROM k8s_rejected_objects")} == \
         {obj["metadata"]["uid"] for obj in refused}
+
+
+def test_a_context_that_cannot_be_reached_at_start_is_watched_once_it_can(fresh_simulator, tmp_path, pool,
+                                                                          database_url):
+    """The watcher of many clusters must not give up on one that was down when it started:
+    ``Watcher.start`` tries again the contexts that failed (``run_watch`` calls it every
+    ``start_retry_seconds``), and the others are not started twice."""
+    sim = fresh_simulator(clusters=("one", "two"), size=3)
+    kubeconfig = sim.write_kubeconfig(tmp_path / "kubeconfig")
+    reachable = kubeconfig.read_text()
+    down = socket.socket()
+    down.bind(("127.0.0.1", 0))  # a port nothing answers on (bound, never listening)
+    two = sim["two"]
+    kubeconfig.write_text(reachable.replace(two.server, f"https://127.0.0.1:{down.getsockname()[1]}"))
+    settings = load_settings({"KUBECONFIG": str(kubeconfig), "K8S_ASSETS_RESOURCES": "pods"})
+    watcher = Watcher(settings, ["one", "two"], pool.connection, FAST)
+    try:
+        assert [c.name for c in watcher.start()] == ["one"]
+        assert set(watcher.failed) == {"two"}
+        kubeconfig.write_text(reachable)  # the server is back (here: the kubeconfig points at it again)
+        assert [c.name for c in watcher.start()] == ["two"] and not watcher.failed
+        assert watcher.start() == [], "a started context is not started twice"
+        wait_for("both clusters' pods watched", lambda: len(query(
+            database_url, "SELECT 1 FROM k8s_watch_state WHERE kind = 'k8s_pods' AND status = 'watching'")) == 2)
+        wait_for("cluster two's pods stored", lambda: stored(database_url, where="context_name = 'two'") == served(two))
+    finally:
+        watcher.stop()
+        down.close()
