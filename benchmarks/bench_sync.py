@@ -95,15 +95,22 @@ def fresh_database(server_url: str, name: str, root: Path | None = None) -> str:
 class SimulatorProcess:
     """benchmarks/sim_server.py in a child process, and its control channel."""
 
-    def __init__(self, size: int, workdir: Path, seed: int = 1):
-        self.kubeconfig = workdir / f"kubeconfig-{size}"
-        self.control = workdir / f"control-{size}.sock"
-        self.log = workdir / f"simulator-{size}.log"
+    def __init__(self, size: int | str, workdir: Path, seed: int = 1, contexts: tuple[str, ...] = (),
+                 bookmark_interval: float | None = None, tag: str | None = None):
+        """``contexts``: the clusters' names (default one, ``big``); ``tag`` names the files (default
+        the size)."""
+        tag = tag or str(size)
+        self.kubeconfig = workdir / f"kubeconfig-{tag}"
+        self.control = workdir / f"control-{tag}.sock"
+        self.log = workdir / f"simulator-{tag}.log"
         self.control.unlink(missing_ok=True)
         started = time.perf_counter()
+        extra = ["--contexts", ",".join(contexts)] if contexts else []
+        if bookmark_interval is not None:
+            extra += ["--bookmark-interval", str(bookmark_interval)]
         self.process = subprocess.Popen(
             [sys.executable, str(HERE / "sim_server.py"), "--size", str(size), "--seed", str(seed),
-             "--kubeconfig", str(self.kubeconfig), "--control", str(self.control)],
+             "--kubeconfig", str(self.kubeconfig), "--control", str(self.control), *extra],
             stdout=subprocess.PIPE, stderr=open(self.log, "wb"), text=True,
         )
         line = self.process.stdout.readline()

@@ -1,10 +1,12 @@
 """A simulated cluster in its own process, driven by the benchmark over a tiny control channel.
 
     python benchmarks/sim_server.py --size 150000 --kubeconfig PATH --control PATH
+    python benchmarks/sim_server.py --size small --contexts c001,c002 --bookmark-interval 60 ...
 
 Serves one cluster named ``big`` (its CPU and memory are not part of the measured sync's
-process tree), writes the kubeconfig, then answers commands on a
-``multiprocessing.connection`` Unix socket:
+process tree), or one per name of ``--contexts``, writes the kubeconfig, then answers commands
+on a ``multiprocessing.connection`` Unix socket (the single-cluster commands act on the first
+cluster):
 
 * ``("counts", resources)``: objects per simulator resource key;
 * ``("churn", resources, changed_fraction, deleted_fraction, seed)``: modify and delete
@@ -16,6 +18,12 @@ process tree), writes the kubeconfig, then answers commands on a
 * ``("churn_stop",)``: stop the running churn; its counts by event type;
 * ``("churn_records", first)``: the kept changes from index ``first`` on, as two arrays' bytes
   (resourceVersions as ``q``, times as ``d``);
+* ``("churn_start_each", resource, events_per_second, seed)``: a churn of that rate in every
+  cluster (one thread each), each cluster's changes kept apart;
+* ``("churn_progress_each",)``: changes made so far, summed over every cluster;
+* ``("churn_stop_each",)``: stop every cluster's churn; their counts summed;
+* ``("churn_records_each", firsts)``: per cluster name, its kept changes from ``firsts[name]``
+  (default 0) on, as ``churn_records`` gives them;
 * ``("stop",)``.
 """
 
@@ -131,10 +139,45 @@ class ChurnControl:
             return self.versions[first:].tobytes(), self.times[first:].tobytes()
 
 
+class EachCluster:
+    """A ChurnControl per cluster, driven together."""
+
+    def __init__(self, clusters: dict):
+        self.controls = {name: ChurnControl(cluster) for name, cluster in clusters.items()}
+
+    def start(self, resource: str, events_per_second: float, seed: int) -> dict:
+        for i, control in enumerate(self.controls.values()):
+            control.start(resource, events_per_second, seed + i)
+        return self.progress()
+
+    def progress(self) -> dict:
+        return {"changes": sum(c.progress()["changes"] for c in self.controls.values()), "at": time.time()}
+
+    def stop(self) -> dict:
+        counts: dict[str, int] = {}
+        attempts = 0
+        for control in self.controls.values():
+            stopped = control.stop()
+            attempts += stopped.get("attempts", 0)
+            for kind, n in stopped.get("counts", {}).items():
+                counts[kind] = counts.get(kind, 0) + n
+        return {"counts": counts, "attempts": attempts, **self.progress()}
+
+    def records(self, firsts: dict) -> dict:
+        return {name: control.records(firsts.get(name, 0)) for name, control in self.controls.items()}
+
+
+def size_argument(text: str) -> str | int:
+    return int(text) if text.isdigit() else text
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, required=True)
+    parser.add_argument("--size", type=size_argument, required=True, help="pods per cluster, or a preset (small)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--contexts", default="big", help="comma-separated cluster names")
+    parser.add_argument("--bookmark-interval", type=float, default=None,
+                        help="seconds between an idle watch's bookmarks (the simulator's default: 1; real servers: ~60)")
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--control", required=True, help="Unix socket path of the control channel")
     args = parser.parse_args(argv)
@@ -142,10 +185,15 @@ def main(argv=None) -> int:
     from k8s_assets.simulator import Simulator
 
     started = time.monotonic()
-    with Simulator(clusters=("big",), size=args.size, seed=args.seed) as sim:
+    names = [n for n in args.contexts.split(",") if n]
+    with Simulator(clusters=names, size=args.size, seed=args.seed) as sim:
         sim.write_kubeconfig(args.kubeconfig)
-        cluster = sim["big"]
+        if args.bookmark_interval is not None:
+            for each in sim:
+                each.bookmark_interval = args.bookmark_interval
+        cluster = sim[names[0]]
         churns = ChurnControl(cluster)
+        each = EachCluster({name: sim[name] for name in names})
         with Listener(args.control, family="AF_UNIX", authkey=AUTHKEY) as listener:
             print(f"ready {time.monotonic() - started:.1f}s", flush=True)
             with listener.accept() as conn:
@@ -167,8 +215,17 @@ def main(argv=None) -> int:
                             conn.send(("ok", churns.stop()))
                         elif command[0] == "churn_records":
                             conn.send(("ok", churns.records(command[1])))
+                        elif command[0] == "churn_start_each":
+                            conn.send(("ok", each.start(*command[1:])))
+                        elif command[0] == "churn_progress_each":
+                            conn.send(("ok", each.progress()))
+                        elif command[0] == "churn_stop_each":
+                            conn.send(("ok", each.stop()))
+                        elif command[0] == "churn_records_each":
+                            conn.send(("ok", each.records(command[1])))
                         elif command[0] == "stop":
                             churns.stop()
+                            each.stop()
                             conn.send(("ok", None))
                             break
                         else:

@@ -300,6 +300,24 @@ def test_drop_connections_ends_open_watches(fresh_simulator, tmp_path, watches):
     assert send_get(api, "/version").status == 200, "dropping connections is no stop: new ones are served"
 
 
+def test_a_watch_on_a_descriptor_past_1023_stays_open(fresh_simulator, tmp_path, watches):
+    """A simulator serving some 1,000 watches (25 clusters of 49 kinds) gives the next ones file
+    descriptors from 1024 on, which select() refuses: each such watch was dropped as if its client
+    had left, at its first idle moment. Descriptors taken here push the server's past 1023."""
+    import os
+
+    _, cluster, api = started(fresh_simulator, tmp_path)
+    cluster.bookmark_interval = 0.5  # longer than the idle check's 0.2 s: the server checks in between
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        watch = watches(api, CONFIGMAPS, allowWatchBookmarks="true", timeoutSeconds="600")
+        watch.wait(lambda es: len(bookmarks(es)) >= 2)
+        assert not watch.ended and watch.broken is None
+    finally:
+        for fd in filler:
+            os.close(fd)
+
+
 def test_a_client_that_hangs_up_frees_its_handler(fresh_simulator, tmp_path):
     _, cluster, _ = started(fresh_simulator, tmp_path, tls=False)
     with socket.create_connection(("127.0.0.1", cluster.port)) as sock:

@@ -283,10 +283,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Whether the client of a watch left: it sends nothing during a watch, so anything
         readable (end of file, a TLS close_notify) means it closed or gave up."""
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
+            return _readable(self.connection, 0)
         except (OSError, ValueError):
             return True
-        return bool(readable)
 
     def _send(self, response: Response, cut: bool = False) -> None:
         self._send_headers(response)
@@ -304,13 +303,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         deadline = time.monotonic() + UNRESPONSIVE_LIMIT_SECONDS
         while time.monotonic() < deadline:
-            readable, _, _ = select.select([self.connection], [], [], 0.2)
-            if readable:
+            if _readable(self.connection, 0.2):
                 try:
                     if not self.connection.recv(1):
                         return
                 except (OSError, ssl.SSLError):
                     return
+
+
+def _readable(connection: socket.socket, timeout: float) -> bool:
+    """Whether ``connection`` has something to read (or hung up) within ``timeout`` seconds.
+    poll, not select: select refuses descriptors from 1024 on (ValueError), which a simulator
+    serving some 1,000 watches reaches; every watch on such a descriptor then looked as if its
+    client had left and was dropped at its first idle moment (benchmarks/bench_watch_clusters.py)."""
+    poller = select.poll()
+    poller.register(connection, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(timeout * 1000))
 
 
 class _ClusterHTTPServer(ThreadingHTTPServer):
