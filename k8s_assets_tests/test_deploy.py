@@ -385,7 +385,7 @@ ANY = object()  # a subtree the chart passes through (Kubernetes objects, free-f
 # The keys of the official chart (dagster-io/dagster, helm/dagster): its values schema models
 # (schema/charts/dagster/values.py and subschema/{global_,postgresql,run_launcher,daemon,
 # concurrency}.py, dagster_user_deployments/subschema/user_deployments.py) and the templates
-# that read them (templates/helpers/instance/_run-launcher.tpl, _concurrency.tpl,
+# that read them (templates/helpers/instance/_run-launcher.tpl, _run-coordinator.tpl, _concurrency.tpl,
 # configmap-instance.yaml's run_monitoring). Only the keys deploy/helm-values.yaml may use.
 CHART_KEYS = {
     "global": {"postgresqlSecretName": str, "dagsterHome": str, "serviceAccountName": str, "celeryConfigSecretName": str},
@@ -417,7 +417,9 @@ CHART_KEYS = {
                     "runs": {"maxConcurrentRuns": int, "tagConcurrencyLimits": ANY}},
     "dagsterDaemon": {
         "enabled": bool,
-        "runCoordinator": {"enabled": bool, "type": str, "config": ANY},
+        "runCoordinator": {"enabled": bool, "type": str, "config": {"queuedRunCoordinator": {
+            "maxConcurrentRuns": int, "tagConcurrencyLimits": ANY, "dequeueIntervalSeconds": int,
+            "dequeueUseThreads": bool, "dequeueNumWorkers": int}}},
         "runMonitoring": {"enabled": bool, "startTimeoutSeconds": int, "cancelTimeoutSeconds": int,
                           "maxResumeRunAttempts": int, "pollIntervalSeconds": int, "freeSlotsAfterRunEndSeconds": int},
     },

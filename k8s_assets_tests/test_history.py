@@ -22,7 +22,7 @@ from k8s_assets.store import retention
 from k8s_assets.store.clusters import write_cluster
 from k8s_assets.store.contract import KindListing
 from k8s_assets.store.merge import merge as store_merge
-from k8s_assets_tests.pipeline import cluster_uid_of, definitions, materialization_metadata, query, sync
+from k8s_assets_tests.pipeline import cluster_uid_of, definitions, materialization_metadata, query, sync, wait_for
 from k8s_assets_tests.test_io_manager import frame_of, pod
 
 PODS = KINDS_BY_TABLE["k8s_pods"]
@@ -189,6 +189,39 @@ def test_a_staged_merge_shows_nothing_until_finished_and_an_aborted_one_changes_
     assert query(url, "SELECT uid, resource_version, xmin::text FROM k8s_pods ORDER BY uid") == rows
     assert query(url, locks) == [(0,)]
     assert query(url, "SELECT count(*) FROM k8s_pods_history") == [(0,)]
+
+
+def test_a_chunk_is_written_while_the_listing_goes_on_and_its_error_comes_back(postgres, cluster_uid, database_url):
+    """``add`` hands a chunk to the merge's writer thread and returns: here the chunk's COPY waits
+    for a table lock another session holds, and the caller is not held up. The next ``add`` waits
+    for it; a write that failed raises there, and nothing of the merge is left."""
+    from k8s_assets.kube.listing import empty_frame
+    from k8s_assets.store.copy import MAX_REJECTED, RefusedRows
+    from k8s_assets.store.merge import StagedMerge
+    from k8s_assets_tests.test_io_manager import refused
+
+    url = database_url
+    copy_waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'COPY %%k8s_pods%%'")
+    # Were the COPY the caller's, add would wait for the lock and fail when lock_timeout ends it.
+    separator = "&" if "?" in url else "?"
+    waits_for_locks = PostgresResource(url=f"{url}{separator}options=-c%20lock_timeout%3D60000")
+    staged = StagedMerge(waits_for_locks.connect, PODS, cluster_uid, "ctx")
+    with psycopg.connect(url) as blocker:
+        blocker.execute("LOCK TABLE k8s_pods IN SHARE MODE")  # the merge only reads it so far
+        staged.add(frame_of(PODS, cluster_uid, [pod("a", 1)]))  # returns: the COPY is the writer's
+        wait_for("the chunk's COPY waiting for the lock", lambda: query(url, copy_waiting) == [(1,)])
+    result = staged.finish(KindListing(PODS, cluster_uid, "ctx", "complete", empty_frame(PODS), staged=staged))
+    assert (result.inserted, result.stored) == (1, 1)
+
+    rows = query(url, "SELECT uid, resource_version, xmin::text FROM k8s_pods ORDER BY uid")
+    staged = StagedMerge(postgres.connect, PODS, cluster_uid, "ctx")
+    staged.add(frame_of(PODS, cluster_uid, [refused(f"bad-{i}", i) for i in range(MAX_REJECTED + 1)]))
+    with pytest.raises(RefusedRows, match="refused more than"):
+        staged.add(frame_of(PODS, cluster_uid, [pod("b", 1)]))
+    staged.abort()
+    assert query(url, "SELECT uid, resource_version, xmin::text FROM k8s_pods ORDER BY uid") == rows
+    assert query(url, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == [(0,)]
 
 
 def test_a_forbidden_listing_leaves_history_untouched_and_coverage_says_so(postgres, cluster_uid, database_url):

@@ -203,6 +203,8 @@ def test_repository_dagster_yaml_limits_the_sync_pool_to_4(tmp_path, database_ur
         assert pool_config.pool_granularity.value == "op"
         assert instance.run_monitoring_enabled and instance.run_monitoring_max_runtime_seconds == 7200
         assert instance.run_monitoring_settings["free_slots_after_run_end_seconds"] == 60
+        # The run queue looks for a free slot every second (benchmarks/results/capacity.md).
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
 
 
 def test_dagster_storage_holds_its_connections_until_the_instance_is_disposed(tmp_path, database_url, monkeypatch):
@@ -230,6 +232,23 @@ def test_dagster_storage_holds_its_connections_until_the_instance_is_disposed(tm
     while dagster_backends() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert dagster_backends() == [], "disposing the instance closed its connections"
+
+
+def test_the_event_log_remembers_a_table_it_found_and_asks_again_for_one_it_did_not(tmp_path, database_url,
+                                                                                   monkeypatch):
+    """dagster-postgres asks the catalog whether asset_check_executions exists before every check
+    event; the answer is remembered once it is yes, never while it is no."""
+    monkeypatch.setenv("K8S_ASSETS_DATABASE_URL", database_url)
+    with dg.DagsterInstance.from_config(str(instance_home(tmp_path, None))) as instance:
+        storage = instance.event_log_storage
+        assert storage.supports_asset_checks
+        assert not storage.has_table("k8s_assets_probe")
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE k8s_assets_probe (id int)")
+        assert storage.has_table("k8s_assets_probe"), "a table not found before is asked about again"
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE k8s_assets_probe")
+        assert storage.has_table("k8s_assets_probe"), "a table found is remembered, not asked about"
 
 
 @pytest.mark.parametrize("limit", [1, 4])

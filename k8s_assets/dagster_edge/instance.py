@@ -111,7 +111,20 @@ class InventoryRunStorage(_HeldConnection, PostgresRunStorage):
 
 
 class InventoryEventLogStorage(_HeldConnection, PostgresEventLogStorage):
-    pass
+    """The event log on a held connection, remembering which of Dagster's tables exist.
+
+    Before it writes each check event, dagster-postgres asks the catalog whether the table
+    ``asset_check_executions`` exists (``supports_asset_checks``): 614 catalog queries in a
+    demo-size run. Dagster caches its secondary-index answers the same way. Tables are added by
+    ``dagster instance migrate`` and never dropped under a running process, so a table once
+    found is remembered; one not found is asked about again.
+    """
+
+    def has_table(self, table_name: str) -> bool:
+        found = self.__dict__.setdefault("_tables_found", set())
+        if table_name not in found and super().has_table(table_name):
+            found.add(table_name)
+        return table_name in found
 
 
 class InventoryPostgresStorage(DagsterPostgresStorage):

@@ -11,6 +11,10 @@ lock per (table, cluster), taken before the first page:
   the end upsert the changed ones and delete the cluster's rows the complete listing no longer
   has. Unchanged rows are neither sent nor rewritten (they keep their xmin).
 
+A chunk is written by a thread of the merge's own while the listing decodes the next one
+(:class:`StagedMerge`): PostgreSQL parses and stores chunk n while Python decodes chunk n+1. At
+most one chunk is in flight; its error is raised by the next ``add`` or by ``finish``.
+
 Each object is written once: the row is its open version, and only a version that ends moves
 into the history (``versions``). Coverage (``coverage``) and rejections are written in the same
 transaction, committed only when the listing is complete: a listing that fails halfway, a
@@ -20,6 +24,7 @@ staged and starts again under the same lock).
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 
 import pandas as pd
@@ -91,6 +96,11 @@ class StagedMerge:
             raise
         self._reset_counts()
 
+        # One thread writes the chunks, one at a time, on this merge's connection; the
+        # listing's thread touches the connection again only after waiting for it.
+        self._writer: ThreadPoolExecutor | None = None
+        self._writing: Future | None = None
+
     def _reset_counts(self) -> None:
         self.rows = 0  # rows added (objects listed, less those set aside by the listing)
         self.refused: list[dict] = []  # rows the database refused, as k8s_rejected_objects rows
@@ -100,10 +110,37 @@ class StagedMerge:
     # -- while listing ----------------------------------------------------------------------
 
     def add(self, frame: pd.DataFrame) -> None:
-        """Stage one chunk of rows (in the first sync: write them)."""
+        """Stage one chunk of rows (in the first sync: write them), in the writer thread.
+
+        Waits for the chunk before it (raising its error: a refused-rows limit, a database
+        error), so that at most one chunk is being written while the caller decodes the next.
+        """
         if not len(frame):
             return
+        self._wait_for_writer()
         self.rows += len(frame)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"merge-{self.kind.table}")
+        self._writing = self._writer.submit(self._write, frame)
+
+    def _wait_for_writer(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
+
+    def _stop_writer(self) -> None:
+        """Wait for the chunk being written, whatever became of it, and end the thread."""
+        try:
+            self._wait_for_writer()
+        except BaseException:
+            pass  # the caller is discarding what was staged, or already failing for a reason of its own
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+
+    def _write(self, frame: pd.DataFrame) -> None:
+        """COPY one chunk (the writer thread): into the table on a first sync, else its keys and
+        its new or changed rows into the staging tables; note the rows the database refused."""
         key_only = frame["raw"].isna() if "raw" in frame.columns else pd.Series(False, index=frame.index)
         columns = self.kind.row_columns
         if self.first_sync:
@@ -136,6 +173,7 @@ class StagedMerge:
 
     def restart(self) -> None:
         """The listing starts again (a 410 relist): what it staged so far is discarded."""
+        self._stop_writer()
         self.cur.execute("ROLLBACK TO SAVEPOINT listing")
         self._reset_counts()
 
@@ -146,6 +184,8 @@ class StagedMerge:
         that saw nothing), commit, and say what the merge did."""
         kind, cur, cluster_uid = self.kind, self.cur, self.cluster_uid
         try:
+            self._wait_for_writer()  # the last chunk's error, if it had one
+            self._stop_writer()
             set_aside = listing.set_aside
             if len(set_aside) > MAX_REJECTED:
                 raise RefusedRows(f"{kind.table}: more than {MAX_REJECTED} objects cannot be read (a systematic "
@@ -182,6 +222,7 @@ class StagedMerge:
         if self.finished:
             return
         self.finished = True
+        self._stop_writer()
         aborted = RuntimeError(f"{self.kind.table}: merge aborted")
         self._stack.__exit__(type(aborted), aborted, None)
 
