@@ -120,11 +120,14 @@ class InventoryEventLogStorage(_HeldConnection, PostgresEventLogStorage):
     found is remembered; one not found is asked about again.
     """
 
+    def __init__(self, *args, **kwargs):
+        self._tables_found: set[str] = set()  # before dagster-postgres' __init__, which may ask
+        super().__init__(*args, **kwargs)
+
     def has_table(self, table_name: str) -> bool:
-        found = self.__dict__.setdefault("_tables_found", set())
-        if table_name not in found and super().has_table(table_name):
-            found.add(table_name)
-        return table_name in found
+        if table_name not in self._tables_found and super().has_table(table_name):
+            self._tables_found.add(table_name)
+        return table_name in self._tables_found
 
 
 class InventoryPostgresStorage(DagsterPostgresStorage):
