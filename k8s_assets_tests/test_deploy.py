@@ -477,3 +477,6 @@ def test_helm_values_use_only_chart_keys_and_match_the_instance_config():
     monitoring = values["dagsterDaemon"]["runMonitoring"]
     assert monitoring["enabled"] is instance["run_monitoring"]["enabled"] is True
     assert monitoring["freeSlotsAfterRunEndSeconds"] == instance["run_monitoring"]["free_slots_after_run_end_seconds"]
+    coordinator = values["dagsterDaemon"]["runCoordinator"]
+    assert coordinator["config"]["queuedRunCoordinator"]["dequeueIntervalSeconds"] == \
+        instance["run_coordinator"]["config"]["dequeue_interval_seconds"]
