@@ -38,6 +38,8 @@ KUBE_CACHE = Path(os.environ.get("K8S_ASSETS_KUBE_CACHE") or Path.home() / ".cac
 CURRENT, OLDEST = "v1.37.2", "v1.20.2"
 REAL_VERSIONS = (CURRENT, OLDEST)
 READY_TIMEOUT = 90.0
+# What must answer 200 before a server is handed to a test (see _wait_until_ready).
+READY_PATHS = ("/readyz", "/api/v1/namespaces/default", "/api/v1/namespaces/kube-system")
 
 # Users of the token file. The reader may read one namespace (and the kube-system namespace
 # object, which gives the cluster its identity); nobody may read nothing at all.
@@ -201,11 +203,17 @@ class RealKubeServer:
                 if process.poll() is not None:
                     raise RuntimeError(f"{process.args[0]} exited with {process.returncode}:\n{self.log_tail()}")
             try:
-                response = http.request("GET", f"{self.server}/readyz", timeout=2.0, retries=False,
-                                        headers={"Authorization": f"Bearer {self.tokens[ADMIN]}"})
-                if response.status == 200:
+                # /readyz can answer 200 before the bootstrap controller has created the
+                # namespaces (v1.20 does), and tests create objects in `default` and read the
+                # identity of `kube-system`: ready means those exist too.
+                for path in READY_PATHS:
+                    response = http.request("GET", f"{self.server}{path}", timeout=2.0, retries=False,
+                                            headers={"Authorization": f"Bearer {self.tokens[ADMIN]}"})
+                    if response.status != 200:
+                        last = f"{path}: HTTP {response.status}: {response.data[:300]!r}"
+                        break
+                else:
                     return
-                last = f"HTTP {response.status}: {response.data[:300]!r}"
             except urllib3.exceptions.HTTPError as e:
                 last = str(e)
             time.sleep(0.25)
